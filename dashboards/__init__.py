@@ -1,0 +1,1 @@
+"""Grafana dashboards as code (to come): JSON models, provisioning files, push via grafana-client."""
