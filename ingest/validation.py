@@ -1,0 +1,225 @@
+"""Pure message validation: (topic, payload, now, registry) -> lines to store and rejects with reasons.
+
+No I/O here: the MQTT and InfluxDB edges live in `ingest.runner` and `ingest.writer`. Every input,
+however hostile, ends as stored lines, reject records, or (alert topics) nothing to do; this module
+never raises on input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from streetwatch.lineproto import SeriesTags, gateway_status_line, reading_line
+from streetwatch.schemas import BATCH_ITEM, READING_MODELS, Reading
+from streetwatch.topics import (
+    AlertTopic,
+    BatchTopic,
+    ReadingTopic,
+    StatusTopic,
+    TopicError,
+    gateway_of,
+    parse_topic,
+)
+
+# Reject reasons, for docs/wire-contract.md and the `reason` tag of `ingest_reject`.
+REJECT_REASONS: dict[str, str] = {
+    "bad_topic": "topic is not streetwatch/<gateway>/{lamp,drain,rain}/<id>, /batch or /status",
+    "too_large": "payload over 64 KiB (a reading) or 1 MiB (a batch)",
+    "bad_encoding": "payload is not UTF-8",
+    "bad_json": "payload is not valid JSON",
+    "schema": "missing field, wrong type, unknown enum value or wrong shape",
+    "out_of_range": "a number outside its physical bounds (dim 0-100, power_w >= 0, ...)",
+    "future_ts": "timestamp more than 5 minutes ahead of the ingester's clock",
+    "too_old": "timestamp older than the accepted age (30 days by default)",
+    "spoofed": "the device is registered to another gateway",
+    "storage_rejected": "InfluxDB refused the point (e.g. a field type conflict)",
+}
+
+_RANGE_ERRORS = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+)
+
+
+class KnownDevice(Protocol):
+    """What the registry knows of a device (see streetwatch.registry.store.DeviceInfo)."""
+
+    @property
+    def gateway(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def road(self) -> str | None: ...
+
+
+DeviceIndex = Mapping[tuple[str, str], KnownDevice]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 64 * 1024
+    max_batch_bytes: int = 1024 * 1024
+    max_future_ms: int = 5 * 60 * 1000
+    max_age_ms: int = 30 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRecord:
+    """One rejected message (or batch item), kept whole for the dead-letter file."""
+
+    reason: str
+    detail: str
+    topic: str
+    gateway: str | None
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    gateway: str
+    online: bool
+
+
+@dataclass(slots=True)
+class MessageOutcome:
+    """What one MQTT message turned into."""
+
+    lines: list[str] = field(default_factory=list)
+    rejects: list[RejectRecord] = field(default_factory=list)
+    unregistered: int = 0
+    status: StatusChange | None = None
+
+
+def process_message(
+    topic: str,
+    payload: bytes,
+    now_ms: int,
+    devices: DeviceIndex,
+    limits: Limits = Limits(),
+    retained: bool = False,
+) -> MessageOutcome:
+    """Validate one message and encode what is good; never raises on input."""
+    outcome = MessageOutcome()
+    try:
+        parsed = parse_topic(topic)
+    except TopicError as exc:
+        outcome.rejects.append(RejectRecord("bad_topic", str(exc), topic, gateway_of(topic), payload))
+        return outcome
+    if isinstance(parsed, AlertTopic):
+        return outcome
+    context = _Context(topic, payload, now_ms, devices, limits, outcome)
+    if isinstance(parsed, ReadingTopic):
+        context.single(parsed)
+    elif isinstance(parsed, BatchTopic):
+        context.batch(parsed.gateway)
+    elif isinstance(parsed, StatusTopic):
+        context.status(parsed.gateway, retained)
+    return outcome
+
+
+@dataclass(slots=True)
+class _Context:
+    topic: str
+    payload: bytes
+    now_ms: int
+    devices: DeviceIndex
+    limits: Limits
+    outcome: MessageOutcome
+
+    def reject(self, reason: str, detail: str, gateway: str, payload: bytes | None = None) -> None:
+        record = RejectRecord(reason, detail, self.topic, gateway, payload or self.payload)
+        self.outcome.rejects.append(record)
+
+    def single(self, topic: ReadingTopic) -> None:
+        if len(self.payload) > self.limits.max_payload_bytes:
+            size = f"{len(self.payload)} bytes > {self.limits.max_payload_bytes}"
+            return self.reject("too_large", f"reading payload is {size}", topic.gateway)
+        try:
+            reading = READING_MODELS[topic.kind].model_validate_json(self.payload)
+        except ValidationError as exc:
+            return self.reject(*_classify(exc, self.payload), topic.gateway)
+        self.store(topic.gateway, topic.kind, topic.device_id, reading, None)
+
+    def batch(self, gateway: str) -> None:
+        if len(self.payload) > self.limits.max_batch_bytes:
+            size = f"{len(self.payload)} bytes > {self.limits.max_batch_bytes}"
+            return self.reject("too_large", f"batch payload is {size}", gateway)
+        items = _load_json(self.payload)
+        if isinstance(items, _JsonFailure):
+            return self.reject(items.reason, items.detail, gateway)
+        if not isinstance(items, list) or not items:
+            return self.reject("schema", "a batch must be a non-empty JSON array", gateway)
+        for index, item in enumerate(items):
+            self.batch_item(gateway, index, item)
+
+    def batch_item(self, gateway: str, index: int, item: object) -> None:
+        raw = json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        try:
+            reading = BATCH_ITEM.validate_python(item)
+        except ValidationError as exc:
+            reason, detail = _classify(exc, raw)
+            return self.reject(reason, f"item {index}: {detail}", gateway, raw)
+        self.store(gateway, reading.kind, reading.id, reading, raw)
+
+    def store(
+        self, gateway: str, kind: str, device_id: str, reading: Reading, raw: bytes | None
+    ) -> None:
+        if reading.ts > self.now_ms + self.limits.max_future_ms:
+            ahead_s = (reading.ts - self.now_ms) / 1000
+            return self.reject("future_ts", f"ts is {ahead_s:.0f} s in the future", gateway, raw)
+        if reading.ts < self.now_ms - self.limits.max_age_ms:
+            age_s = (self.now_ms - reading.ts) / 1000
+            return self.reject("too_old", f"ts is {age_s:.0f} s old", gateway, raw)
+        known = self.devices.get((kind, device_id))
+        if known is None:
+            tags = SeriesTags(gateway)
+            self.outcome.unregistered += 1
+        elif known.gateway != gateway:
+            detail = f"{kind} {device_id} is registered to gateway {known.gateway}"
+            return self.reject("spoofed", detail, gateway, raw)
+        else:
+            tags = SeriesTags(gateway, known.zone, known.road)
+        self.outcome.lines.append(reading_line(device_id, tags, reading))
+
+    def status(self, gateway: str, retained: bool) -> None:
+        state = self.payload.strip()
+        if state not in (b"online", b"offline"):
+            return self.reject("schema", "status payload must be 'online' or 'offline'", gateway)
+        online = state == b"online"
+        self.outcome.status = StatusChange(gateway, online)
+        if not retained:  # a retained status is a replay of a state already stored
+            self.outcome.lines.append(gateway_status_line(gateway, online, self.now_ms))
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonFailure:
+    reason: str
+    detail: str
+
+
+def _load_json(payload: bytes) -> object:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _JsonFailure("bad_encoding", f"payload is not UTF-8: {exc.reason} at byte {exc.start}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return _JsonFailure("bad_json", f"invalid JSON: {str(exc)[:200]}")
+
+
+def _classify(exc: ValidationError, payload: bytes) -> tuple[str, str]:
+    """Map a pydantic error to (reason, detail) with the first few problems spelled out."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        failure = _load_json(payload)
+        if isinstance(failure, _JsonFailure):
+            return failure.reason, failure.detail
+        return "bad_json", f"invalid JSON: {errors[0]['msg']}"
+    reason = "out_of_range" if all(e["type"] in _RANGE_ERRORS for e in errors) else "schema"
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in errors[:5]]
+    return reason, "; ".join(parts)[:500]
