@@ -57,14 +57,15 @@ class BatchQueue:
     def add(self, outcome: MessageOutcome, ack: AckToken | None, received_ms: int) -> None:
         with self._cond:
             batch = self._batch
-            if not batch.acks and not batch.lines and not batch.rejects:
+            opening = not batch.acks and not batch.lines and not batch.rejects
+            if opening:
                 batch.opened_at = self._clock()
             batch.lines.extend(outcome.lines)
             batch.rejects.extend((record, received_ms) for record in outcome.rejects)
             batch.unregistered += outcome.unregistered
             if ack is not None:
                 batch.acks.append(ack)
-            if self._full(batch):
+            if opening or self._full(batch):  # opening: the writer starts the batch's timer
                 self._cond.notify_all()
 
     def close(self) -> None:

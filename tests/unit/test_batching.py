@@ -55,7 +55,7 @@ def test_close_drains_the_rest_then_returns_none():
 def test_take_blocks_until_another_thread_fills_the_batch():
     queue = BatchQueue(max_messages=2, max_wait_s=60)
     got = []
-    taker = threading.Thread(target=lambda: got.append(queue.take()))
+    taker = threading.Thread(target=lambda: got.append(queue.take()), daemon=True)
     taker.start()
     queue.add(outcome(), AckToken(1, 1), 0)
     queue.add(outcome(), AckToken(1, 2), 0)
@@ -69,3 +69,14 @@ def test_reject_clock_never_repeats_a_timestamp_per_series():
     assert stamps == [1000, 1001, 1002]
     assert clock.next("schema", "gw2", 1000) == 1000
     assert clock.next("schema", "gw1", 5000) == 5000
+
+
+def test_a_lone_message_is_handed_out_after_max_wait_by_a_waiting_writer():
+    queue = BatchQueue(max_messages=100, max_wait_s=0.05)
+    got = []
+    taker = threading.Thread(target=lambda: got.append(queue.take()), daemon=True)
+    taker.start()  # the writer is already waiting on an empty queue
+    queue.add(outcome(), AckToken(1, 1), 0)
+    taker.join(timeout=10)
+    assert not taker.is_alive(), "a partial batch must not wait for more messages forever"
+    assert got[0].messages == 1
