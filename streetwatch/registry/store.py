@@ -1,0 +1,198 @@
+"""Registry access: build an engine, load the device index, upsert devices in chunks.
+
+Plain Core statements (no ORM sessions) keep the index load and bulk upserts fast: 200k devices
+load in one query per table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from streetwatch.errors import ConfigError
+from streetwatch.logs import log_event
+from streetwatch.registry.models import Drain, Lamp, RainGauge
+
+DeviceKind = Literal["lamp", "drain", "rain"]
+UPSERT_CHUNK_ROWS = 5_000
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the ingester needs to tag and authorise a reading: gateway, zone and road."""
+
+    kind: DeviceKind
+    device_id: str
+    gateway: str
+    zone: str
+    road: str | None = None
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """Rows written per kind; `inserted` were new ids, `updated` overwrote existing ids."""
+
+    lamps: int = 0
+    drains: int = 0
+    gauges: int = 0
+    inserted: int = 0
+    updated: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.lamps + self.drains + self.gauges
+
+
+# Engine ------------------------------------------------------------------------------------------
+def parse_sql_url(sql_url: str) -> URL:
+    """Parse a SQLAlchemy URL; plain `postgresql://` means psycopg 3 (the driver we install)."""
+    try:
+        url = make_url(sql_url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database URL is not a valid SQLAlchemy URL: {exc}") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def make_engine(sql_url: str) -> Engine:
+    """Engine for `sql_url`; SQLite gets its folder created, foreign keys on and WAL journaling."""
+    url = parse_sql_url(sql_url)
+    if url.get_backend_name() != "sqlite":
+        return _create(url, pool_pre_ping=True)
+    _ensure_sqlite_folder(url)
+    engine = _create(url)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    return engine
+
+
+def _create(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"cannot use database URL {url!r}: {exc}") from None
+
+
+def _ensure_sqlite_folder(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Per connection: enforce foreign keys; WAL lets readers (API, rules) run during writes."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+# Reading ------------------------------------------------------------------------------------------
+def load_device_index(engine: Engine) -> dict[tuple[str, str], DeviceInfo]:
+    """Every registered device keyed by (kind, device_id): one column-only query per table."""
+    with engine.connect() as conn:
+        lamps = conn.execute(select(Lamp.id, Lamp.gateway, Lamp.zone, Lamp.road)).all()
+        drains = conn.execute(select(Drain.id, Drain.gateway, Drain.zone)).all()
+        gauges = conn.execute(select(RainGauge.id, RainGauge.gateway, RainGauge.zone)).all()
+    index = {("lamp", i): DeviceInfo("lamp", i, g, z, r) for i, g, z, r in lamps}
+    index.update({("drain", i): DeviceInfo("drain", i, g, z) for i, g, z in drains})
+    index.update({("rain", i): DeviceInfo("rain", i, g, z) for i, g, z in gauges})
+    return index
+
+
+# Writing ------------------------------------------------------------------------------------------
+def upsert_devices(
+    engine: Engine,
+    lamps: Sequence[dict[str, Any]],
+    drains: Sequence[dict[str, Any]],
+    gauges: Sequence[dict[str, Any]],
+) -> UpsertCounts:
+    """Insert or update devices by id, all in one transaction (all or nothing), in chunks.
+
+    Each dict holds column values of its model (`id`, `gateway`, `zone`, ...); a column missing
+    from a dict is written as NULL. When one id appears twice in a list, the last one wins.
+    """
+    tables: list[tuple[Table, Sequence[dict[str, Any]]]] = [
+        (Lamp.__table__, lamps),  # type: ignore[list-item]
+        (Drain.__table__, drains),  # type: ignore[list-item]
+        (RainGauge.__table__, gauges),  # type: ignore[list-item]
+    ]
+    written: list[int] = []
+    inserted = 0
+    with engine.begin() as conn:
+        for table, rows in tables:
+            before = _count(conn, table)
+            written.append(_upsert_table(conn, table, rows))
+            inserted += _count(conn, table) - before
+    counts = UpsertCounts(*written, inserted=inserted, updated=sum(written) - inserted)
+    log_event(_log, "registry.upsert", lamps=counts.lamps, drains=counts.drains,
+              gauges=counts.gauges, inserted=counts.inserted, updated=counts.updated)
+    return counts
+
+
+def _count(conn: Connection, table: Table) -> int:
+    return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _upsert_table(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Upsert `rows` into `table` with the dialect's INSERT ... ON CONFLICT DO UPDATE."""
+    complete = _complete_rows(table, rows)
+    if not complete:
+        return 0
+    statement = _upsert_statement(conn, table)
+    for chunk in _chunks(complete, UPSERT_CHUNK_ROWS):
+        conn.execute(statement, chunk)
+    return len(complete)
+
+
+def _complete_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every column present (None when absent), deduplicated by id (last wins).
+
+    Deduplication matters: PostgreSQL refuses to update one row twice in one statement.
+    """
+    unknown = {key for row in rows for key in row} - set(table.columns.keys())
+    if unknown:
+        raise ValueError(f"unknown {table.name} columns: {sorted(unknown)}")
+    by_id = {row["id"]: {name: row.get(name) for name in table.columns.keys()} for row in rows}
+    return list(by_id.values())
+
+
+def _upsert_statement(conn: Connection, table: Table) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table)
+    else:
+        raise ConfigError(f"the registry supports SQLite and PostgreSQL, not {dialect}")
+    updates = {name: insert.excluded[name] for name in table.columns.keys() if name != "id"}
+    return insert.on_conflict_do_update(index_elements=["id"], set_=updates)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+__all__ = [
+    "DeviceInfo",
+    "DeviceKind",
+    "UpsertCounts",
+    "load_device_index",
+    "make_engine",
+    "parse_sql_url",
+    "upsert_devices",
+]

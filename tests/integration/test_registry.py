@@ -1,0 +1,330 @@
+"""The registry against real databases: a SQLite file and the PostgreSQL server at 127.0.0.1:5432.
+
+Each PostgreSQL test gets its own schema (via `search_path` in the URL) and drops it afterwards,
+so parallel runs and other suites never see each other's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from typer.testing import CliRunner
+
+from streetwatch.errors import ConfigError
+from streetwatch.registry import migrate, store
+from streetwatch.registry.cli import db_app, devices_app
+from streetwatch.registry.csv_import import COLUMNS, import_devices_csv
+from streetwatch.registry.models import Base, Drain, Lamp, RainGauge
+from streetwatch.registry.store import DeviceInfo, load_device_index, make_engine, upsert_devices
+
+POSTGRES_URL = os.environ.get(
+    "STREETWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+HEADER = ",".join(COLUMNS)
+GOOD_CSV = f"""{HEADER}
+lamp,L1,gw1,north,Main St,1,C1,52.37,4.89,,,
+lamp,L2,gw1,north,Main St,2,C1,52.38,4.89,,,
+lamp,L3,gw2,south,,,,,,,,
+drain,D1,gw3,north,,,,,,120,100,D2
+drain,D2,gw3,north,,,,52.1,4.7,150,,
+rain,R1,gw3,south,,,,52.0,4.9,,,
+"""
+
+
+# Databases ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An engine on the test server, or a skip saying why the server cannot be used."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server to test against"
+        engine.dispose()
+        first_line = str(exc).strip().splitlines()[0]
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {first_line}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped (with its tables) after the test."""
+    schema = f"sw_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with postgres_admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file (in a folder that does not exist yet) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'registry.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(sql_url: str) -> Iterator[Engine]:
+    """An engine on a migrated, empty registry."""
+    migrate.upgrade(sql_url)
+    engine = make_engine(sql_url)
+    yield engine
+    engine.dispose()
+
+
+def write_csv(tmp_path: Path, content: str, name: str = "devices.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def table_counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(select(func.count()).select_from(model)).scalar_one()
+            for model in (Lamp, Drain, RainGauge)
+        )
+
+
+# Migrations ---------------------------------------------------------------------------------------
+def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
+    assert migrate.current_revision(sql_url) is None
+
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0001"
+
+    assert migrate.current_revision(sql_url) == "0001"
+    engine = make_engine(sql_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"lamps", "drains", "rain_gauges", "alembic_version"} <= tables
+
+
+def test_upgrade_twice_is_a_no_op(sql_url: str) -> None:
+    migrate.upgrade(sql_url)
+    engine = make_engine(sql_url)
+    try:
+        upsert_devices(engine, [{"id": "L1", "gateway": "g", "zone": "z"}], [], [])
+        migrate.upgrade(sql_url)
+        assert migrate.current_revision(sql_url) == "0001"
+        assert table_counts(engine) == (1, 0, 0)
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_database_revision_is_a_config_error(sql_url: str) -> None:
+    migrate.upgrade(sql_url)
+    engine = make_engine(sql_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+
+    with pytest.raises(ConfigError, match="from revision 9999 to head"):
+        migrate.upgrade(sql_url)
+
+
+def test_migration_matches_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+    assert differences == []
+
+
+def test_sqlite_engine_has_foreign_keys_and_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'folder' / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+    finally:
+        engine.dispose()
+    assert (tmp_path / "new" / "folder" / "x.db").is_file()
+
+
+# Store --------------------------------------------------------------------------------------------
+def test_import_then_load_device_index(engine: Engine, tmp_path: Path) -> None:
+    report = import_devices_csv(engine, write_csv(tmp_path, GOOD_CSV))
+
+    assert report.ok and report.counts is not None
+    assert (report.counts.lamps, report.counts.drains, report.counts.gauges) == (3, 2, 1)
+    index = load_device_index(engine)
+    assert index == {
+        ("lamp", "L1"): DeviceInfo("lamp", "L1", "gw1", "north", "Main St"),
+        ("lamp", "L2"): DeviceInfo("lamp", "L2", "gw1", "north", "Main St"),
+        ("lamp", "L3"): DeviceInfo("lamp", "L3", "gw2", "south", None),
+        ("drain", "D1"): DeviceInfo("drain", "D1", "gw3", "north", None),
+        ("drain", "D2"): DeviceInfo("drain", "D2", "gw3", "north", None),
+        ("rain", "R1"): DeviceInfo("rain", "R1", "gw3", "south", None),
+    }
+
+
+def test_imported_columns_are_stored(engine: Engine, tmp_path: Path) -> None:
+    import_devices_csv(engine, write_csv(tmp_path, GOOD_CSV))
+
+    with engine.connect() as conn:
+        lamp = conn.execute(select(Lamp.__table__).where(Lamp.id == "L2")).one()._asdict()
+        drain = conn.execute(select(Drain.__table__).where(Drain.id == "D1")).one()._asdict()
+    assert lamp == {"id": "L2", "gateway": "gw1", "zone": "north", "road": "Main St",
+                    "position_on_road": 2, "cabinet": "C1", "lat": 52.38, "lon": 4.89}
+    assert drain == {"id": "D1", "gateway": "gw3", "zone": "north", "depth_cm": 120.0,
+                     "overflow_cm": 100.0, "downstream_id": "D2", "lat": None, "lon": None}
+
+
+def test_reimport_updates_instead_of_duplicating(engine: Engine, tmp_path: Path) -> None:
+    import_devices_csv(engine, write_csv(tmp_path, GOOD_CSV))
+    moved = GOOD_CSV.replace("lamp,L3,gw2,south,,,,", "lamp,L3,gw9,east,Side Rd,7,C2,") + (
+        "rain,R2,gw3,south,,,,,,,,\n"
+    )
+
+    report = import_devices_csv(engine, write_csv(tmp_path, moved, "moved.csv"))
+
+    assert report.counts is not None
+    assert (report.counts.inserted, report.counts.updated) == (1, 6)
+    assert table_counts(engine) == (3, 2, 2)
+    index = load_device_index(engine)
+    assert index[("lamp", "L3")] == DeviceInfo("lamp", "L3", "gw9", "east", "Side Rd")
+
+
+def test_a_bad_file_imports_nothing(engine: Engine, tmp_path: Path) -> None:
+    import_devices_csv(engine, write_csv(tmp_path, GOOD_CSV))
+    bad = f"{HEADER}\nlamp,L1,gw7,west,,,,,,,,\nlamp,L9,gw1,north,,,,95,4,,,\nrain,R5,g,z,,,,,,,,\n"
+
+    report = import_devices_csv(engine, write_csv(tmp_path, bad, "bad.csv"))
+
+    assert not report.ok and report.counts is None
+    assert [str(e) for e in report.errors] == ["line 3: lat 95 must be between -90 and 90"]
+    assert table_counts(engine) == (3, 2, 1)
+    assert load_device_index(engine)[("lamp", "L1")].gateway == "gw1"
+
+
+def test_upsert_in_many_chunks_and_last_duplicate_wins(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "UPSERT_CHUNK_ROWS", 7)
+    lamps = [{"id": f"L{n}", "gateway": "g", "zone": "z", "position_on_road": n}
+             for n in range(50)]
+    lamps.append({"id": "L3", "gateway": "g2", "zone": "z2"})
+
+    counts = upsert_devices(engine, lamps, [], [])
+
+    assert (counts.lamps, counts.inserted, counts.updated) == (50, 50, 0)
+    assert load_device_index(engine)[("lamp", "L3")] == DeviceInfo("lamp", "L3", "g2", "z2", None)
+    assert table_counts(engine) == (50, 0, 0)
+
+
+def test_upsert_rejects_unknown_columns(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="unknown lamps columns: \\['colour'\\]"):
+        upsert_devices(engine, [{"id": "L1", "gateway": "g", "zone": "z", "colour": "red"}], [], [])
+
+
+def test_unicode_road_names_survive_the_round_trip(engine: Engine, tmp_path: Path) -> None:
+    content = f'{HEADER}\nlamp,L1,gw1,north,"Rue de l\'Église, ""nord""",1,,,,,,\n'
+
+    report = import_devices_csv(engine, write_csv(tmp_path, content))
+
+    assert report.ok, report.errors
+    assert load_device_index(engine)[("lamp", "L1")].road == "Rue de l'Église, \"nord\""
+
+
+# CLI ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def cli() -> typer.Typer:
+    """The two sub-apps mounted the way `streetwatch` mounts them."""
+    app = typer.Typer()
+    app.add_typer(db_app, name="db")
+    app.add_typer(devices_app, name="devices")
+    return app
+
+
+def test_cli_end_to_end(
+    cli: typer.Typer, sql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray streetwatch.toml from the working directory
+    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None})
+    good = write_csv(tmp_path, GOOD_CSV)
+    bad = write_csv(tmp_path, f"{HEADER}\nlamp,L 1,gw1,z,,,,,,,,\nlamp,L2,gw1,z,,,,,,,,\n"
+                              f"drain,D1,g,z,,,,,,5,9,\n", "bad.csv")
+
+    first = runner.invoke(cli, ["devices", "import", str(good)])
+    again = runner.invoke(cli, ["devices", "import", str(good)])
+    failed = runner.invoke(cli, ["devices", "import", str(bad)])
+    upgrade = runner.invoke(cli, ["db", "upgrade"])
+    current = runner.invoke(cli, ["db", "current"])
+
+    assert first.exit_code == 0, first.output
+    assert "imported 3 lamps, 2 drains, 1 rain gauges" in first.stdout
+    assert "(6 new, 0 updated)" in first.stdout
+    assert "(0 new, 6 updated)" in again.stdout
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines() == [
+        "line 2: id 'L 1' must be 1-64 characters from A-Z a-z 0-9 _ . -",
+        "line 4: overflow_cm (9) must not exceed depth_cm (5)",
+        f"2 error(s) in {bad}; nothing was imported. Fix the file and run the import again.",
+    ]
+    assert upgrade.exit_code == 0 and "already at revision 0001" in upgrade.stdout
+    assert "revision 0001, head 0001" in current.stdout
+    engine = make_engine(sql_url)
+    try:
+        assert table_counts(engine) == (3, 2, 1)
+    finally:
+        engine.dispose()
+
+
+def test_cli_db_upgrade_on_an_empty_database(
+    cli: typer.Typer, sql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None})
+
+    result = runner.invoke(cli, ["db", "upgrade"])
+
+    assert result.exit_code == 0, result.output
+    assert "upgraded from empty to revision 0001" in result.stdout
+    assert migrate.current_revision(sql_url) == "0001"
+
+
+def test_cli_reports_a_missing_file_and_an_unreachable_database(
+    cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sqlite = CliRunner(env={"STREETWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"})
+    unreachable = CliRunner(
+        env={"STREETWATCH_DATABASE_URL": "postgresql://u:s3cret@127.0.0.1:1/x"}
+    )
+
+    missing = sqlite.invoke(cli, ["devices", "import", str(tmp_path / "nope.csv")])
+    down = unreachable.invoke(cli, ["db", "upgrade"])
+
+    assert missing.exit_code == 1
+    assert "cannot read devices file" in missing.stderr
+    assert down.exit_code == 1
+    assert "postgresql://u:***@127.0.0.1:1/x" in down.stderr
+    assert "s3cret" not in down.output
+
+
+def test_cli_reports_a_file_that_is_not_utf8(
+    cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"})
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(f"{HEADER}\nlamp,L1,g,z,Stra\xdfe,,,,,,,\n".encode("latin-1"))
+
+    result = runner.invoke(cli, ["devices", "import", str(latin1)])
+
+    assert result.exit_code == 1
+    assert "is not UTF-8 text (line 2" in result.stderr
