@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Streetwatch runs against (Mosquitto, InfluxDB 1.x) when missing.
+# Idempotent; needs root (or sudo). Used by `make demo` and `make test`.
+set -euo pipefail
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "installing Debian packages: ${need[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
