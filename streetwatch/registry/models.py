@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 
+from streetwatch.schemas import ID_PATTERN
+
 from sqlalchemy import Double, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Device, gateway, zone and cabinet ids: the MQTT topic alphabet of DESIGN.md section 3.
-DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+DEVICE_ID_PATTERN = re.compile(ID_PATTERN)  # the wire contract's id rule (schemas.py)
 ID_LENGTH = 64
 # Floats are 64-bit (Python float); spelled out because SQLAlchemy 2.0 and 2.1 map `float` apart.
 

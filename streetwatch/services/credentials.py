@@ -16,11 +16,12 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from streetwatch.schemas import ID_PATTERN
 from streetwatch.errors import ConfigError
 from streetwatch.services.process import file_lock, write_atomically
 from streetwatch.settings import INGEST_USER, RULES_USER
 
-GATEWAY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+GATEWAY_ID_PATTERN = re.compile(ID_PATTERN)  # the wire contract's id rule (schemas.py)
 # `alerts` is the rule engine's topic level (streetwatch/alerts/...): a gateway of that name could
 # publish fake alerts through `pattern write streetwatch/%u/#`.
 RESERVED_GATEWAY_IDS = frozenset({"alerts"})
