@@ -1,0 +1,45 @@
+"""The `streetwatch` command: the composition root that mounts every component's commands.
+
+It is the one kernel module that reaches out to components (ingest, simulators); it does so inside
+command functions where it can, so `streetwatch --help` stays fast and import has no side effects.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from simulators.cli import simulate
+from streetwatch.demo import demo
+from streetwatch.registry.cli import db_app, devices_app
+from streetwatch.services.cli import services_app
+
+app = typer.Typer(
+    help="Streetwatch: streetlight and drain telemetry (MQTT -> InfluxDB), rules, API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(services_app, name="services", help="Start/stop the local Mosquitto and InfluxDB.")
+app.add_typer(db_app, name="db", help="SQL registry schema (Alembic migrations).")
+app.add_typer(devices_app, name="devices", help="Device registry: import lamps, drains, gauges.")
+app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)
+app.command("demo", help="Services + registry + ingester + simulator, all at once.")(demo)
+
+
+@app.command("ingest")
+def ingest() -> None:
+    """Run the ingester: MQTT -> validate -> InfluxDB, acking only after durable writes."""
+    from ingest.service import run_ingester
+    from streetwatch.logs import configure_logging
+    from streetwatch.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    run_ingester(settings)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Run `streetwatch ingest` / `streetwatch simulate` as real child processes in tests.
+
+Readiness and completion are waited on as conditions with deadlines (log events, InfluxQL counts),
+never with fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from streetwatch.settings import Settings
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last: T = predicate()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
+        time.sleep(every_s)
+        last = predicate()
+    return last
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment that makes a child `streetwatch` process use exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREETWATCH_")}
+    values = {
+        "STATE_DIR": str(settings.state_dir),
+        "MQTT_URL": settings.mqtt_url.get_secret_value() if settings.mqtt_url else None,
+        "INFLUX_URL": settings.influx_url,
+        "INFLUX_DB": settings.influx_db,
+        "DATABASE_URL": settings.sql_url(),
+        "INGEST_CLIENT_ID": settings.ingest_client_id,
+        "INGEST_FLUSH_INTERVAL_S": str(settings.ingest_flush_interval_s),
+        "LOG_LEVEL": "INFO",
+    }
+    env.update({f"STREETWATCH_{k}": v for k, v in values.items() if v is not None})
+    env.update({f"STREETWATCH_{k}": v for k, v in extra.items()})
+    return env
+
+
+class IngesterProcess:
+    """`python -m streetwatch ingest` with its JSON log in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, timeout_s: float = 30) -> IngesterProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streetwatch", "ingest"],
+                stdout=log, stderr=log, env=self.env, start_new_session=True,
+            )
+        wait_for(lambda: self.events("ingest.subscribed") or self._died(), timeout_s,
+                 "the ingester to subscribe")
+        assert self.alive, f"ingester exited early:\n{self.log_tail()}"
+        return self
+
+    def _died(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def events(self, name: str) -> list[dict]:
+        """Log events named `name` written since the last start."""
+        if not self.log_path.exists():
+            return []
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+        found = []
+        for line in lines:
+            if f'"event": "{name}"' in line:
+                found.append(json.loads(line))
+        return found
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM and wait: the ingester flushes, acks and exits 0."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"ingester ignored SIGTERM for {timeout_s} s:\n{self.log_tail()}")
+
+
+def start_simulator(env: dict[str, str], passwords_file: Path, summary: Path, *args: str
+                    ) -> subprocess.Popen[bytes]:
+    """Start `streetwatch simulate ARGS` in the background; see `finish_simulator`."""
+    cmd = [sys.executable, "-m", "streetwatch", "simulate", "--passwords-file", str(passwords_file),
+           "--summary-json", str(summary), *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish_simulator(process: subprocess.Popen[bytes], summary: Path, timeout_s: float = 300) -> dict:
+    """Wait for the simulator; return its summary (readings published, all acked by the broker)."""
+    out, err = process.communicate(timeout=timeout_s)
+    assert process.returncode == 0, f"simulator failed ({process.returncode}):\n{err.decode()[-3000:]}"
+    return json.loads(summary.read_text())
+
+
+def write_passwords(path: Path, credentials: dict[str, str], gateways: list[str]) -> Path:
+    path.write_text(json.dumps({gw: credentials[gw] for gw in gateways}))
+    path.chmod(0o600)
+    return path
