@@ -12,9 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+import paho.mqtt.client as mqtt
 
 from streetwatch.settings import Settings
 
@@ -132,3 +135,19 @@ def write_passwords(path: Path, credentials: dict[str, str], gateways: list[str]
     path.write_text(json.dumps({gw: credentials[gw] for gw in gateways}))
     path.chmod(0o600)
     return path
+
+
+def publish_as(mosquitto, gateway: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish QoS 1 messages as `gateway` and wait until the broker has acked every one."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+    client.username_pw_set(gateway, mosquitto.password(gateway))
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -8,25 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
-import paho.mqtt.client as mqtt
-import pytest
+from processes import env_for, finish_simulator, publish_as, wait_for
+from wire_cases import MALFORMED, SPOOF_LAMP
 
 from ingest.dead_letter import read_dead_letters
-from processes import (
-    IngesterProcess,
-    env_for,
-    finish_simulator,
-    start_simulator,
-    wait_for,
-    write_passwords,
-)
 from simulators.fleet import build_fleet
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.migrate import upgrade
 from streetwatch.registry.store import make_engine, upsert_devices
-from wire_cases import MALFORMED, SPOOF_LAMP
 
 COUNT_FIELDS = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm"}
 
@@ -43,29 +33,6 @@ def register(settings, seed: int, gateways: int, lamps: int, drains: int):
     upsert_devices(engine, *fleet.registry_rows())
     engine.dispose()
     return fleet
-
-
-@pytest.fixture
-def e2e(settings_for, mosquitto, tmp_path):
-    """Settings, env, InfluxDB client and gateway password file for one end-to-end run."""
-
-    class Run:
-        settings = settings_for(ingest_client_id=f"ingest-{uuid.uuid4().hex[:8]}",
-                                ingest_flush_interval_s=0.1)
-        env = env_for(settings)
-        passwords = write_passwords(tmp_path / "passwords.json", mosquitto.credentials,
-                                    [f"gw{n}" for n in range(1, 9)])
-        influx = InfluxClient(settings.influx_base_url(), settings.influx_db)
-        ingester = IngesterProcess(env, tmp_path / "ingest.log")
-
-        def simulate(self, *args: str):
-            summary = tmp_path / f"summary-{uuid.uuid4().hex[:6]}.json"
-            return start_simulator(self.env, self.passwords, summary, *args), summary
-
-    run = Run()
-    yield run
-    run.ingester.stop()
-    run.influx.close()
 
 
 def sim_args(seed: int, gateways: int, lamps: int, drains: int, rounds: int, rate: float = 0) -> list[str]:
@@ -142,22 +109,6 @@ def test_influxdb_down_for_20_s_mid_stream_loses_nothing(e2e, fresh_influxd):
     wait_for(lambda: stored(e2e.influx) == expected, 180, f"InfluxDB to hold {expected}", every_s=0.5)
     assert_each_device_once_per_round(e2e.influx, lamps=1000, rounds=6)
     assert e2e.ingester.stop() == 0
-
-
-def publish_as(mosquitto, gateway: str, messages: list[tuple[str, bytes]]) -> None:
-    """Publish QoS 1 messages as `gateway` and wait until the broker has acked every one."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
-    client.username_pw_set(gateway, mosquitto.password(gateway))
-    client.connect(mosquitto.host, mosquitto.port)
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(timeout=30)
-            assert info.is_published()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def test_malformed_inputs_are_rejected_with_reasons_and_the_ingester_keeps_running(e2e, mosquitto):

@@ -17,12 +17,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from streetwatch.settings import load_settings
-
 from simulators.cli import SimulationConfig, run_simulation
 from simulators.fleet import build_fleet
 from simulators.publisher import GatewayConnectError, PublishOptions, publish_simulation
 from simulators.readings import LampSchedule, ReadingModel, plan_lamp_failures, schedule_reports
+from streetwatch.settings import load_settings
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 PASSWORDS = {"gw1": "pw-gw1", "gw2": "pw-gw2", "watcher": "pw-watcher"}

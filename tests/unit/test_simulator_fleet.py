@@ -7,8 +7,6 @@ import re
 from collections import Counter
 
 import pytest
-
-from streetwatch.settings import Settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +27,7 @@ from simulators.readings import (
 )
 from streetwatch.errors import ConfigError
 from streetwatch.schemas import BATCH_ITEM, READING_MODELS
+from streetwatch.settings import Settings
 
 ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MIDNIGHT_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
