@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Streetwatch runs against (Mosquitto, InfluxDB 1.x) when missing.
+# Installs the Debian packages Streetwatch runs against (Mosquitto, InfluxDB 1.x and its `influx`
+# shell) when missing.
 # Idempotent; needs root (or sudo). Used by `make demo` and `make test`.
 set -euo pipefail
 
@@ -7,6 +8,7 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+command -v influx >/dev/null 2>&1 || need+=(influxdb-client)  # the `influx` shell the demo points to
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing Debian packages: ${need[*]}"
