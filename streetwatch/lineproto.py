@@ -1,14 +1,18 @@
-"""InfluxDB line protocol for every measurement of DESIGN s.4, encoded with influxdb-client's Point.
+"""InfluxDB line protocol for every measurement of DESIGN s.4.
 
-Point is the encoder of record; tests pin its output as exact strings. Field types never vary
-(float fields always get floats, int fields ints) because InfluxDB rejects a write whose field type
-conflicts with the shard's, which would stall ingestion. Tags are only ever values that are the
+influxdb-client's Point is the encoder of record (`*_point`). The hot readings (lamp, drain, rain)
+also have f-string encoders (`*_line`, ~10x cheaper: Point's ~26 us per lamp was three quarters of
+the ingester's per-message CPU) that tests prove byte-identical to Point, on exact strings and on
+hypothesis-generated readings and tags. Field types never vary (float fields always get floats,
+int fields ints) because InfluxDB rejects a write whose field type conflicts with the shard's,
+which would stall ingestion. Tags are only ever values that are the
 same on redelivery (gateway, device, zone, road), so a redelivered message overwrites itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from influxdb_client import Point
 
@@ -32,8 +36,8 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def lamp_line(lamp_id: str, tags: SeriesTags, reading: LampReading) -> str:
-    point = (
+def lamp_point(lamp_id: str, tags: SeriesTags, reading: LampReading) -> Point:
+    return (
         Point("lamp")
         .tag("gateway", tags.gateway)
         .tag("lamp", lamp_id)
@@ -46,12 +50,11 @@ def lamp_line(lamp_id: str, tags: SeriesTags, reading: LampReading) -> str:
         .field("fault", reading.fault or "")
         .time(reading.ts, PRECISION)
     )
-    return point.to_line_protocol()
 
 
-def drain_line(sensor_id: str, tags: SeriesTags, reading: DrainReading) -> str:
+def drain_point(sensor_id: str, tags: SeriesTags, reading: DrainReading) -> Point:
     rssi = None if reading.rssi_dbm is None else round(reading.rssi_dbm)
-    point = (
+    return (
         Point("drain")
         .tag("gateway", tags.gateway)
         .tag("sensor", sensor_id)
@@ -62,11 +65,10 @@ def drain_line(sensor_id: str, tags: SeriesTags, reading: DrainReading) -> str:
         .field("cover_open", reading.cover_open)
         .time(reading.ts, PRECISION)
     )
-    return point.to_line_protocol()
 
 
-def rain_line(gauge_id: str, tags: SeriesTags, reading: RainReading) -> str:
-    point = (
+def rain_point(gauge_id: str, tags: SeriesTags, reading: RainReading) -> Point:
+    return (
         Point("rain")
         .tag("gateway", tags.gateway)
         .tag("gauge", gauge_id)
@@ -74,7 +76,56 @@ def rain_line(gauge_id: str, tags: SeriesTags, reading: RainReading) -> str:
         .field("rain_mm", float(reading.rain_mm))
         .time(reading.ts, PRECISION)
     )
-    return point.to_line_protocol()
+
+
+# Fast encoders: the same bytes as the *_point functions, without building a Point -------------
+_ESCAPE_TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+_ESCAPE_STRING = str.maketrans({'"': '\\"', "\\": "\\\\"})
+
+
+@lru_cache(maxsize=1 << 18)
+def _series(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    """`measurement,k=v,...` for tags already in key order, skipping empty values (as Point does)."""
+    parts = [measurement]
+    for key, value in tags:
+        if value:
+            escaped = value.translate(_ESCAPE_TAG)
+            parts.append(f"{key}={escaped} " if escaped.endswith("\\") else f"{key}={escaped}")
+    return ",".join(parts)
+
+
+def _num(value: float) -> str:
+    text = str(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def lamp_line(lamp_id: str, tags: SeriesTags, reading: LampReading) -> str:
+    series = _series("lamp", (("gateway", tags.gateway), ("lamp", lamp_id), ("road", tags.road),
+                              ("zone", tags.zone)))
+    fields = [] if reading.dim is None else [f"dim={reading.dim}i"]
+    fields.append(f'fault="{(reading.fault or "").translate(_ESCAPE_STRING)}"')
+    fields.append("on=true" if reading.on else "on=false")
+    if reading.power_w is not None:
+        fields.append(f"power_w={_num(reading.power_w)}")
+    if reading.voltage_v is not None:
+        fields.append(f"voltage_v={_num(reading.voltage_v)}")
+    return f"{series} {','.join(fields)} {reading.ts}"
+
+
+def drain_line(sensor_id: str, tags: SeriesTags, reading: DrainReading) -> str:
+    series = _series("drain", (("gateway", tags.gateway), ("sensor", sensor_id), ("zone", tags.zone)))
+    fields = [] if reading.battery_v is None else [f"battery_v={_num(reading.battery_v)}"]
+    if reading.cover_open is not None:
+        fields.append("cover_open=true" if reading.cover_open else "cover_open=false")
+    fields.append(f"level_cm={_num(reading.level_cm)}")
+    if reading.rssi_dbm is not None:
+        fields.append(f"rssi_dbm={round(reading.rssi_dbm)}i")
+    return f"{series} {','.join(fields)} {reading.ts}"
+
+
+def rain_line(gauge_id: str, tags: SeriesTags, reading: RainReading) -> str:
+    series = _series("rain", (("gateway", tags.gateway), ("gauge", gauge_id), ("zone", tags.zone)))
+    return f"{series} rain_mm={_num(reading.rain_mm)} {reading.ts}"
 
 
 def reading_line(device_id: str, tags: SeriesTags, reading: Reading) -> str:
