@@ -87,6 +87,7 @@ class Ingester:
         self.abort = threading.Event()
         self.writer = BatchWriter(self.queue, influx, dead_letters, self._ack, self.abort, now_ms)
         self.received = 0
+        self.redelivered = 0  # DUP flag set: the broker resent a message we had not acked
         self.statuses: Counter[str] = Counter()
         self._accepting = True
         self._generation = 0
@@ -151,6 +152,7 @@ class Ingester:
             self._log_status(outcome.status.gateway, outcome.status.online, message.retain)
         token = AckToken(self._generation, message.mid) if message.qos > 0 else None
         self.received += 1
+        self.redelivered += message.dup
         self.queue.add(outcome, token, now_ms)
 
     def _ack(self, token: AckToken) -> None:
@@ -192,7 +194,8 @@ class Ingester:
 
     def _log_stats(self) -> None:
         stats = self.writer.stats
-        log_event(log, "ingest.stats", received=self.received, acked=stats.acked,
+        log_event(log, "ingest.stats", received=self.received, redelivered=self.redelivered,
+                  acked=stats.acked,
                   points=stats.points, batches=stats.batches, unregistered=stats.unregistered,
                   rejects=dict(stats.rejects), write_failures=stats.write_failures,
                   devices=len(self.devices.index))
