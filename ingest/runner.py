@@ -156,10 +156,10 @@ class Ingester:
         self.queue.add(outcome, token, now_ms)
 
     def _ack(self, token: AckToken) -> None:
+        # Under the lock so a reconnect (generation bump) cannot slip between check and ack.
         with self._lock:
-            current = token.generation == self._generation
-        if current:
-            self.client.ack(token.mid, 1)
+            if token.generation == self._generation:
+                self.client.ack(token.mid, 1)
 
     def _log_status(self, gateway: str, online: bool, retained: bool) -> None:
         state = "online" if online else "offline"

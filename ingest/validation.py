@@ -157,33 +157,41 @@ class _Context:
             self.batch_item(gateway, index, item)
 
     def batch_item(self, gateway: str, index: int, item: object) -> None:
-        raw = json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace")
         try:
             reading = BATCH_ITEM.validate_python(item)
         except ValidationError as exc:
+            raw = _item_bytes(item)
             reason, detail = _classify(exc, raw)
             return self.reject(reason, f"item {index}: {detail}", gateway, raw)
-        self.store(gateway, reading.kind, reading.id, reading, raw)
+        self.store(gateway, reading.kind, reading.id, reading, item)
 
     def store(
-        self, gateway: str, kind: str, device_id: str, reading: Reading, raw: bytes | None
+        self, gateway: str, kind: str, device_id: str, reading: Reading, item: object = None
     ) -> None:
-        if reading.ts > self.now_ms + self.limits.max_future_ms:
-            ahead_s = (reading.ts - self.now_ms) / 1000
-            return self.reject("future_ts", f"ts is {ahead_s:.0f} s in the future", gateway, raw)
-        if reading.ts < self.now_ms - self.limits.max_age_ms:
-            age_s = (self.now_ms - reading.ts) / 1000
-            return self.reject("too_old", f"ts is {age_s:.0f} s old", gateway, raw)
+        """Encode a valid reading, or reject it on time or ownership (`item`: its batch entry)."""
         known = self.devices.get((kind, device_id))
+        problem = self.time_or_owner_problem(gateway, kind, device_id, reading.ts, known)
+        if problem is not None:
+            raw = None if item is None else _item_bytes(item)
+            return self.reject(*problem, gateway, raw)
         if known is None:
             tags = SeriesTags(gateway)
             self.outcome.unregistered += 1
-        elif known.gateway != gateway:
-            detail = f"{kind} {device_id} is registered to gateway {known.gateway}"
-            return self.reject("spoofed", detail, gateway, raw)
         else:
             tags = SeriesTags(gateway, known.zone, known.road)
         self.outcome.lines.append(reading_line(device_id, tags, reading))
+
+    def time_or_owner_problem(
+        self, gateway: str, kind: str, device_id: str, ts: int, known: KnownDevice | None
+    ) -> tuple[str, str] | None:
+        """(reason, detail) when the timestamp is out of bounds or another gateway owns the device."""
+        if ts > self.now_ms + self.limits.max_future_ms:
+            return "future_ts", f"ts is {(ts - self.now_ms) / 1000:.0f} s in the future"
+        if ts < self.now_ms - self.limits.max_age_ms:
+            return "too_old", f"ts is {(self.now_ms - ts) / 1000:.0f} s old"
+        if known is not None and known.gateway != gateway:
+            return "spoofed", f"{kind} {device_id} is registered to gateway {known.gateway}"
+        return None
 
     def status(self, gateway: str, retained: bool) -> None:
         state = self.payload.strip()
@@ -199,6 +207,11 @@ class _Context:
 class _JsonFailure:
     reason: str
     detail: str
+
+
+def _item_bytes(item: object) -> bytes:
+    """A batch item as JSON bytes, for the dead-letter file (only built for rejected items)."""
+    return json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _load_json(payload: bytes) -> object:
