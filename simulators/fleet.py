@@ -120,7 +120,7 @@ def build_fleet(
     zone_width = max(2, len(str(gateways)))
     zone_ids = tuple(f"Z{i:0{zone_width}d}" for i in range(1, gateways + 1))
     centres = [_zone_centre(rng) for _ in gateway_ids]
-    sites = list(zip(gateway_ids, zone_ids, centres))
+    sites = list(zip(gateway_ids, zone_ids, centres, strict=False))
     return Fleet(
         seed=seed,
         gateways=gateway_ids,
@@ -171,7 +171,7 @@ def _build_lamps(rng: random.Random, sites: list[_Site], count: int) -> tuple[La
     road_width, cabinet_width = _id_width(count, 4), _id_width(count, 4)
     lamps: list[Lamp] = []
     roads = cabinets = 0
-    for (gateway, zone, centre), share in zip(sites, split_evenly(count, len(sites))):
+    for (gateway, zone, centre), share in zip(sites, split_evenly(count, len(sites)), strict=False):
         cabinet_ids: list[str] = []
         for length in _chunk_lengths(rng, share, CABINET_LAMPS):
             cabinets += 1
@@ -195,7 +195,7 @@ def _build_lamps(rng: random.Random, sites: list[_Site], count: int) -> tuple[La
 def _build_drains(rng: random.Random, sites: list[_Site], count: int) -> tuple[Drain, ...]:
     width = _id_width(count, 5)
     drains: list[Drain] = []
-    for (gateway, zone, _), share in zip(sites, split_evenly(count, len(sites))):
+    for (gateway, zone, _), share in zip(sites, split_evenly(count, len(sites)), strict=False):
         first = len(drains) + 1
         for number in range(first, first + share):
             depth_cm = round(rng.uniform(*DEPTH_CM), 1)
@@ -211,7 +211,7 @@ def _build_drains(rng: random.Random, sites: list[_Site], count: int) -> tuple[D
 def _build_gauges(rng: random.Random, sites: list[_Site], count: int) -> tuple[RainGauge, ...]:
     width = _id_width(count, 3)
     gauges: list[RainGauge] = []
-    for (gateway, zone, centre), share in zip(sites, split_evenly(count, len(sites))):
+    for (gateway, zone, centre), share in zip(sites, split_evenly(count, len(sites)), strict=False):
         for _ in range(share):
             lat, lon = _near(rng, centre, ZONE_SPREAD_DEG / 3)
             gauges.append(RainGauge(

@@ -6,6 +6,7 @@ ends only when the broker has acknowledged every publish, so a summary counts de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import threading
@@ -212,10 +213,9 @@ class GatewayLink:
             return
         self._next_reconnect = now + 1.0
         self.connected = False
-        try:
+        # Broker still away: try again next second; the ack deadline bounds the wait.
+        with contextlib.suppress(OSError):
             self.client.reconnect()
-        except OSError:
-            pass  # broker still away: try again next second; the ack deadline bounds the wait
 
 
 class GatewayPool:

@@ -218,7 +218,7 @@ def schedule_reports(
     k = 0
     while rounds is None or k < rounds:
         round_ms = start_ms + k * interval_ms
-        for device, offset in zip(order, offsets):
+        for device, offset in zip(order, offsets, strict=False):
             yield Report(device, round_ms + offset)
         k += 1
         if not order:

@@ -8,7 +8,6 @@ printing what is stored and the InfluxQL that shows it.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from streetwatch.services.process import stop_child
 from streetwatch.settings import Settings
 
 READY_EVENT = '"event": "ingest.subscribed"'
@@ -55,7 +55,7 @@ def demo(
                                      stop=stop)
         typer.echo(f"simulator: {summary.to_dict()}")
     finally:
-        stop_ingester(ingester)
+        stop_child(ingester)  # SIGTERM: the ingester flushes its last batch and acks it
     print_counts(settings)
 
 
@@ -79,16 +79,6 @@ def start_ingester(settings: Settings, timeout_s: float = 60.0) -> subprocess.Po
         time.sleep(0.1)
     process.kill()
     raise typer.Exit(f"ingester did not subscribe within {timeout_s:.0f} s; see {log_path}")
-
-
-def stop_ingester(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """SIGTERM: the ingester flushes its last batch and acks it before exiting."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def print_where_to_look(settings: Settings) -> None:

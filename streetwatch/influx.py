@@ -86,7 +86,7 @@ class InfluxClient:
         for start in range(0, len(lines), MAX_LINES_PER_REQUEST):
             chunk = lines[start : start + MAX_LINES_PER_REQUEST]
             body = gzip.compress("\n".join(chunk).encode("utf-8"), compresslevel=1)
-            self._with_retries(lambda: self._write_once(body, precision), "write")
+            self._with_retries(lambda body=body: self._write_once(body, precision), "write")
 
     def _write_once(self, body: bytes, precision: str) -> None:
         response = self._send(
@@ -125,7 +125,7 @@ class InfluxClient:
         for series in (self.query(q) or [{}])[0].get("series", []):
             tags = series.get("tags", {})
             for values in series.get("values", []):
-                rows.append({**tags, **dict(zip(series["columns"], values))})
+                rows.append({**tags, **dict(zip(series["columns"], values, strict=False))})
         return rows
 
     def scalar(self, q: str) -> Any:

@@ -7,8 +7,8 @@ Physical bounds reject absurd values; the ingester turns errors into reject reas
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal, NewType, Union
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, NewType
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
@@ -25,7 +25,7 @@ LampFault = Literal[
     "lamp_failure", "driver_failure", "power_supply", "cycling", "low_power_factor", "tilt"
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -88,7 +88,7 @@ class RainReading(BaseModel):
     rain_mm: float = Field(ge=0, le=500)
 
 
-Reading = Union[LampReading, DrainReading, RainReading]
+Reading = LampReading | DrainReading | RainReading
 
 READING_MODELS: dict[str, type[LampReading] | type[DrainReading] | type[RainReading]] = {
     "lamp": LampReading,
@@ -120,7 +120,7 @@ class RainItem(RainReading):
     id: IdText
 
 
-BatchItem = Annotated[Union[LampItem, DrainItem, RainItem], Field(discriminator="kind")]
+BatchItem = Annotated[LampItem | DrainItem | RainItem, Field(discriminator="kind")]
 BATCH_ITEM = TypeAdapter(BatchItem)
 
 GatewayState = Literal["online", "offline"]

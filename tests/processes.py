@@ -113,7 +113,7 @@ class IngesterProcess:
             return self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise AssertionError(f"ingester ignored SIGTERM for {timeout_s} s:\n{self.log_tail()}")
+            raise AssertionError(f"ingester ignored SIGTERM for {timeout_s} s:\n{self.log_tail()}") from None
 
 
 def start_simulator(env: dict[str, str], passwords_file: Path, summary: Path, *args: str

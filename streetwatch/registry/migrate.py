@@ -15,7 +15,6 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from streetwatch.errors import ConfigError
-
 from streetwatch.logs import log_event
 from streetwatch.registry.store import make_engine
 

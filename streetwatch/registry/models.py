@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from streetwatch.schemas import ID_PATTERN
-
 from sqlalchemy import Double, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from streetwatch.schemas import ID_PATTERN
 
 # Device, gateway, zone and cabinet ids: the MQTT topic alphabet of DESIGN.md section 3.
 DEVICE_ID_PATTERN = re.compile(ID_PATTERN)  # the wire contract's id rule (schemas.py)

@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from streetwatch.schemas import ID_PATTERN
 from streetwatch.errors import ConfigError
+from streetwatch.schemas import ID_PATTERN
 from streetwatch.services.process import file_lock, write_atomically
 from streetwatch.settings import INGEST_USER, RULES_USER
 

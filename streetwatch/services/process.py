@@ -98,6 +98,21 @@ def wait_until(
         time.sleep(POLL_INTERVAL_S)
 
 
+def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int | None:
+    """SIGTERM a child we started, wait, SIGKILL after `timeout_s`; its exit status.
+
+    SIGTERM lets a Streetwatch process finish its work (the ingester flushes and acks).
+    """
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return process.returncode
+
+
 def pid_alive(pid: int) -> bool:
     """True when process `pid` exists and is not a zombie (reaps it if it is our exited child)."""
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from ingest.dead_letter import read_dead_letters
 from processes import publish_as, wait_for
+
+from ingest.dead_letter import read_dead_letters
 from streetwatch.errors import InfluxRejected
 
 

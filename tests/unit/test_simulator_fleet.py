@@ -138,7 +138,7 @@ def test_bad_sizes_are_refused():
 def test_readings_are_deterministic_per_seed_device_and_time():
     fleet = build_fleet(11, 2, 20, 4)
     other = build_fleet(12, 2, 20, 4)
-    for device, twin in zip(fleet.devices, other.devices):
+    for device, _twin in zip(fleet.devices, other.devices, strict=False):
         ts = MIDNIGHT_MS + 7 * HOUR_MS + 1234
         again = reading_for(model_for(fleet), device, ts)
         assert reading_for(model_for(fleet), device, ts) == again
