@@ -60,8 +60,9 @@ class BatchQueue:
             opening = not batch.acks and not batch.lines and not batch.rejects
             if opening:
                 batch.opened_at = self._clock()
-            batch.lines.extend(outcome.lines)
-            batch.rejects.extend((record, received_ms) for record in outcome.rejects)
+            batch.lines += outcome.lines
+            if outcome.rejects:  # rare: skip building the pairs for the common clean message
+                batch.rejects.extend((record, received_ms) for record in outcome.rejects)
             batch.unregistered += outcome.unregistered
             if ack is not None:
                 batch.acks.append(ack)

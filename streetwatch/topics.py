@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from streetwatch.schemas import ID_PATTERN, READING_KINDS, DeviceId, GatewayId, ReadingKind
 
@@ -52,6 +53,7 @@ def is_valid_id(text: str) -> bool:
     return _ID.fullmatch(text) is not None
 
 
+@lru_cache(maxsize=1 << 18)  # a topic per device, repeated every report; errors are not cached
 def parse_topic(topic: str) -> Topic:
     """Parse a topic under `streetwatch/`, raising TopicError with a reason otherwise."""
     parts = topic.split("/")
