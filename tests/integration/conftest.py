@@ -31,3 +31,18 @@ def e2e(settings_for, mosquitto, tmp_path):
     yield run
     run.ingester.stop()
     run.influx.close()
+
+
+@pytest.fixture
+def private_broker(tmp_path_factory):
+    """A Mosquitto of this test's own (gw1..gw4 and the ingester provisioned), free to restart."""
+    from streetwatch.services.mosquitto import LocalMosquitto
+    from streetwatch.services.process import free_port
+    from streetwatch.settings import INGEST_USER, Settings
+
+    state_dir = tmp_path_factory.mktemp("private-broker")
+    server = LocalMosquitto(state_dir, free_port(), Settings(state_dir=state_dir))
+    credentials = server.ensure_users([INGEST_USER, "gw1", "gw2", "gw3", "gw4"])
+    server.start()
+    yield server, credentials
+    server.stop()

@@ -159,3 +159,32 @@ def test_kill_9_while_influxdb_is_down_loses_nothing(e2e, mosquitto, fresh_influ
     e2e.ingester.start()
     wait_for(lambda: e2e.influx.scalar('SELECT count("on") FROM lamp') == 500, 60,
              "all 500 readings after the crash")
+
+
+def test_broker_restart_mid_stream_loses_nothing(e2e, private_broker, tmp_path):
+    """A graceful broker restart (persistence on): the ingester's session and its queue survive,
+    gateways resend what the broker had not acked, and every reading is stored exactly once."""
+    from pydantic import SecretStr
+
+    from processes import write_passwords
+    from streetwatch.settings import INGEST_USER
+
+    server, credentials = private_broker
+    broker_url = SecretStr(server.url_for(INGEST_USER))
+    e2e.settings = e2e.settings.model_copy(update={"mqtt_url": broker_url})
+    e2e.env = env_for(e2e.settings)
+    e2e.ingester.env = e2e.env
+    e2e.passwords = write_passwords(tmp_path / "private.json", credentials, ["gw1", "gw2", "gw3", "gw4"])
+    register(e2e.settings, seed=15, gateways=4, lamps=1000, drains=100)
+    e2e.ingester.start()
+    sim, summary_path = e2e.simulate(*sim_args(15, 4, 1000, 100, rounds=6, rate=400))
+    wait_for(lambda: stored(e2e.influx)["lamp"] >= 500, 60, "the first readings to land")
+    server.stop()
+    wait_for(lambda: e2e.ingester.events("ingest.disconnected"), 30, "the ingester to notice")
+    server.start()
+    wait_for(lambda: len(e2e.ingester.events("ingest.subscribed")) >= 2, 60, "the ingester to resubscribe")
+    summary = finish_simulator(sim, summary_path)
+    expected = summary["readings"]
+    wait_for(lambda: stored(e2e.influx) == expected, 180, f"InfluxDB to hold {expected}", every_s=0.5)
+    assert_each_device_once_per_round(e2e.influx, lamps=1000, rounds=6)
+    assert e2e.ingester.stop() == 0
