@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from processes import IngesterProcess, env_for, start_simulator, write_passwords
 
 from streetwatch.influx import InfluxClient
+
+from processes import IngesterProcess, env_for, start_simulator, write_passwords
 
 
 @pytest.fixture

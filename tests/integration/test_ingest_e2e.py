@@ -1,7 +1,8 @@
 """The walking skeleton end to end: simulator -> real Mosquitto -> ingester process -> real influxd.
 
-Every published reading must be in InfluxDB exactly once, also across a kill -9 of the ingester and
-a 20 s InfluxDB outage; bad input ends in `ingest_reject` and the dead-letter file, never a crash.
+Every published reading must be in InfluxDB exactly once, also across a kill -9 of the ingester, a
+20 s InfluxDB outage and a broker restart; bad input ends in `ingest_reject` and the dead-letter
+file, never a crash.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import json
 import time
 
-from processes import env_for, finish_simulator, publish_as, wait_for
-from wire_cases import MALFORMED, SPOOF_LAMP
+from pydantic import SecretStr
 
 from ingest.dead_letter import read_dead_letters
 from simulators.fleet import build_fleet
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.migrate import upgrade
 from streetwatch.registry.store import make_engine, upsert_devices
+from streetwatch.settings import INGEST_USER
+
+from processes import env_for, finish_simulator, publish_as, wait_for, write_passwords
+from wire_cases import MALFORMED, SPOOF_LAMP
 
 COUNT_FIELDS = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm"}
 
@@ -164,11 +168,6 @@ def test_kill_9_while_influxdb_is_down_loses_nothing(e2e, mosquitto, fresh_influ
 def test_broker_restart_mid_stream_loses_nothing(e2e, private_broker, tmp_path):
     """A graceful broker restart (persistence on): the ingester's session and its queue survive,
     gateways resend what the broker had not acked, and every reading is stored exactly once."""
-    from pydantic import SecretStr
-
-    from processes import write_passwords
-    from streetwatch.settings import INGEST_USER
-
     server, credentials = private_broker
     broker_url = SecretStr(server.url_for(INGEST_USER))
     e2e.settings = e2e.settings.model_copy(update={"mqtt_url": broker_url})

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from processes import publish_as, wait_for
-
 from ingest.dead_letter import read_dead_letters
 from streetwatch.errors import InfluxRejected
+
+from processes import publish_as, wait_for
 
 
 def lamp(device: str, ts: int, **fields) -> tuple[str, bytes]:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_cases import MALFORMED, SPOOF_LAMP
 
 from ingest.validation import REJECT_REASONS, Limits, process_message
+
+from wire_cases import MALFORMED, SPOOF_LAMP
 
 NOW = 1_795_000_000_000
 
