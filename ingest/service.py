@@ -21,9 +21,9 @@ def ingest_endpoint(settings: Settings) -> MqttEndpoint:
     """The configured broker URL, or the local broker with the ingester's generated password."""
     if not settings.uses_local_mqtt:
         return settings.mqtt_endpoint()
-    from streetwatch.services.credentials import CredentialStore
+    from streetwatch.services import local_mosquitto
 
-    password = CredentialStore(settings.state_dir / "credentials.json").get(INGEST_USER)
+    password = local_mosquitto(settings).credentials.get(INGEST_USER)
     return settings.mqtt_endpoint(INGEST_USER, password)
 
 

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from simulators.fleet import Fleet
 from simulators.readings import ReadingModel, Report, reading_for, release_due
 from streetwatch.errors import StreetwatchError
+from streetwatch.topics import batch_topic, reading_topic, status_topic
 
 Clock = Callable[[], float]
 Wait = Callable[[float], bool]  # wait up to n seconds; True means "stop"
@@ -129,10 +130,6 @@ class Batcher:
 def encode(payload: object) -> bytes:
     """Compact JSON, as gateways send it."""
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def status_topic(gateway: str) -> str:
-    return f"streetwatch/{gateway}/status"
 
 
 class GatewayLink:
@@ -384,7 +381,7 @@ def _publish_reports(
 
     def flush_batches() -> None:
         for gateway, items in batcher.drain():
-            send(gateway, f"streetwatch/{gateway}/batch", encode(items))
+            send(gateway, batch_topic(gateway), encode(items))
 
     deadline = None if duration_s is None else clock() + duration_s
     for report in release_due(reports, clock, pool.wait, deadline, before_wait=flush_batches):
@@ -393,11 +390,11 @@ def _publish_reports(
         device, ts_ms = report.device, report.ts_ms
         reading = reading_for(model, device, ts_ms)
         if options.batch_size == 1:
-            topic = f"streetwatch/{device.gateway}/{device.kind}/{device.id}"
+            topic = reading_topic(device.gateway, device.kind, device.id)
             send(device.gateway, topic, encode(reading))
         else:
             full = batcher.add(device.gateway, {"kind": device.kind, "id": device.id, **reading})
             if full is not None:
-                send(device.gateway, f"streetwatch/{device.gateway}/batch", encode(full))
+                send(device.gateway, batch_topic(device.gateway), encode(full))
         summary.count_reading(device.kind, ts_ms)
     flush_batches()
