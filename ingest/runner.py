@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +32,8 @@ from streetwatch.topics import SUBSCRIPTION
 log = logging.getLogger("streetwatch.ingest")
 
 STATS_EVERY_S = 10.0
+# Never subscribed: unsubscribing from it is a broker round trip that leaves the session alone.
+SYNC_TOPIC = "streetwatch/$ingest-sync"
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,10 @@ class Ingester:
         self.writer = BatchWriter(self.queue, influx, dead_letters, self._ack, self.abort, now_ms)
         self.received = 0
         self.redelivered = 0  # DUP flag set: the broker resent a message we had not acked
-        self.statuses: Counter[str] = Counter()
         self._accepting = True
         self._generation = 0
         self._lock = threading.Lock()
-        self.subscribed = threading.Event()
+        self._synced = threading.Event()  # set by the UNSUBACK of SYNC_TOPIC
         self.client = self._make_client()
 
     # MQTT ---------------------------------------------------------------------------------
@@ -114,6 +114,7 @@ class Ingester:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -133,7 +134,9 @@ class Ingester:
                       topic=self.config.subscription)
             return
         log_event(log, "ingest.subscribed", topic=self.config.subscription)
-        self.subscribed.set()
+
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        self._synced.set()  # the ingester unsubscribes only from SYNC_TOPIC, at shutdown
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         log_event(log, "ingest.disconnected", logging.WARNING, reason=str(reason_code))
@@ -163,7 +166,6 @@ class Ingester:
 
     def _log_status(self, gateway: str, online: bool, retained: bool) -> None:
         state = "online" if online else "offline"
-        self.statuses[state] += 1
         log_event(log, "ingest.gateway_status", gateway=gateway, state=state, retained=retained)
 
     # Life cycle ---------------------------------------------------------------------------
@@ -187,10 +189,20 @@ class Ingester:
         if writer.is_alive():  # InfluxDB still down: give up, unacked messages come back later
             self.abort.set()
             writer.join(10)
+        self._sync_with_broker()
         self.client.disconnect()
         self.client.loop_stop()
         self._log_stats()
         log_event(log, "ingest.stopped")
+
+    def _sync_with_broker(self, timeout_s: float = 10.0) -> None:
+        """Return once the broker has processed every ack we sent: a closing socket with unread
+        data (the broker keeps streaming) is reset, and a reset can discard the final acks; a
+        stored reading redelivered later could then land twice if its tags changed meanwhile."""
+        self.client.unsubscribe(SYNC_TOPIC)
+        if not self._synced.wait(timeout_s):
+            log_event(log, "ingest.sync_timeout", logging.WARNING, timeout_s=timeout_s,
+                      hint="the last acks may be lost; their messages will be redelivered")
 
     def _log_stats(self) -> None:
         stats = self.writer.stats

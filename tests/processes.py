@@ -19,6 +19,10 @@ from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 
+from simulators.fleet import build_fleet
+from streetwatch.influx import InfluxClient
+from streetwatch.registry.migrate import upgrade
+from streetwatch.registry.store import make_engine, upsert_devices
 from streetwatch.settings import Settings
 
 T = TypeVar("T")
@@ -151,3 +155,27 @@ def publish_as(mosquitto, gateway: str, messages: list[tuple[str, bytes]]) -> No
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+# End-to-end scenario helpers ------------------------------------------------------------
+COUNT_FIELDS = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm"}
+
+
+def stored(influx: InfluxClient) -> dict[str, int]:
+    return {kind: influx.scalar(f'SELECT count("{field}") FROM "{kind}"') or 0
+            for kind, field in COUNT_FIELDS.items()}
+
+
+def register(settings, seed: int, gateways: int, lamps: int, drains: int):
+    upgrade(settings.sql_url())
+    fleet = build_fleet(seed, gateways, lamps, drains)
+    engine = make_engine(settings.sql_url())
+    upsert_devices(engine, *fleet.registry_rows())
+    engine.dispose()
+    return fleet
+
+
+def sim_args(seed: int, gateways: int, lamps: int, drains: int, rounds: int, rate: float = 0) -> list[str]:
+    return ["--seed", str(seed), "--gateways", str(gateways), "--lamps", str(lamps),
+            "--drains", str(drains), "--rounds", str(rounds), "--rate", str(rate),
+            "--interval", "60", "--backfill", str(rounds * 60 + 60)]

@@ -13,36 +13,22 @@ import time
 from pydantic import SecretStr
 
 from ingest.dead_letter import read_dead_letters
-from simulators.fleet import build_fleet
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.migrate import upgrade
 from streetwatch.registry.store import make_engine, upsert_devices
 from streetwatch.settings import INGEST_USER
 
-from processes import env_for, finish_simulator, publish_as, wait_for, write_passwords
+from processes import (
+    env_for,
+    finish_simulator,
+    publish_as,
+    register,
+    sim_args,
+    stored,
+    wait_for,
+    write_passwords,
+)
 from wire_cases import MALFORMED, SPOOF_LAMP
-
-COUNT_FIELDS = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm"}
-
-
-def stored(influx: InfluxClient) -> dict[str, int]:
-    return {kind: influx.scalar(f'SELECT count("{field}") FROM "{kind}"') or 0
-            for kind, field in COUNT_FIELDS.items()}
-
-
-def register(settings, seed: int, gateways: int, lamps: int, drains: int):
-    upgrade(settings.sql_url())
-    fleet = build_fleet(seed, gateways, lamps, drains)
-    engine = make_engine(settings.sql_url())
-    upsert_devices(engine, *fleet.registry_rows())
-    engine.dispose()
-    return fleet
-
-
-def sim_args(seed: int, gateways: int, lamps: int, drains: int, rounds: int, rate: float = 0) -> list[str]:
-    return ["--seed", str(seed), "--gateways", str(gateways), "--lamps", str(lamps),
-            "--drains", str(drains), "--rounds", str(rounds), "--rate", str(rate),
-            "--interval", "60", "--backfill", str(rounds * 60 + 60)]
 
 
 def assert_each_device_once_per_round(influx: InfluxClient, lamps: int, rounds: int) -> None:

@@ -7,8 +7,9 @@ import time
 
 from ingest.dead_letter import read_dead_letters
 from streetwatch.errors import InfluxRejected
+from streetwatch.registry.migrate import upgrade
 
-from processes import publish_as, wait_for
+from processes import finish_simulator, publish_as, register, sim_args, stored, wait_for
 
 
 def lamp(device: str, ts: int, **fields) -> tuple[str, bytes]:
@@ -74,3 +75,22 @@ def test_sigterm_stores_and_acks_the_open_batch_so_a_restart_gets_nothing_back(e
     final = e2e.ingester.events("ingest.stats")[-1]
     assert final["redelivered"] == 0, "the batch flushed at SIGTERM was not acked"
     assert e2e.influx.scalar('SELECT count("on") FROM lamp') == 50
+
+
+def test_sigterm_under_load_acks_all_it_stored_so_nothing_is_stored_twice(e2e):
+    """SIGTERM while the broker is still streaming: every ack of the final flush must reach the
+    broker. A stored-but-unacked reading would come back after restart and, with its zone changed
+    in the registry meanwhile, land in a second series: one reading stored twice."""
+    upgrade(e2e.settings.sql_url())  # an empty registry: run 1 stores every reading 'unassigned'
+    e2e.ingester.start()
+    sim, summary_path = e2e.simulate(*sim_args(16, 2, 500, 50, rounds=8, rate=1000))
+    wait_for(lambda: (stored(e2e.influx)["lamp"] or 0) >= 1000, 60, "readings to flow")
+    assert e2e.ingester.stop() == 0
+    register(e2e.settings, seed=16, gateways=2, lamps=500, drains=50)  # zones change now
+    summary = finish_simulator(sim, summary_path)
+    assert summary["messages"] > sum(stored(e2e.influx).values()), "SIGTERM must come mid-stream"
+    e2e.ingester.start()
+    expected = summary["readings"]
+    wait_for(lambda: stored(e2e.influx) == expected, 120, f"InfluxDB to hold {expected}")
+    assert e2e.ingester.stop() == 0
+    assert stored(e2e.influx) == expected
