@@ -1,8 +1,8 @@
 """`streetwatch demo`: local services, registry, ingester and a simulated town, all at once.
 
 The ingester runs as its own process (as in production); the simulator publishes from this one.
-Ctrl-C (or --duration) stops the simulator, then the ingester flushes and exits; the demo ends by
-printing what is stored and the InfluxQL that shows it.
+Ctrl-C (or --duration) stops the simulator; the ingester stores what the broker still holds,
+flushes and exits; the demo ends by printing what this run stored.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from streetwatch.influx import InfluxClient
 from streetwatch.services.process import stop_child
 from streetwatch.settings import Settings
+
+if TYPE_CHECKING:
+    from simulators.cli import SimulationConfig
 
 READY_EVENT = '"event": "ingest.subscribed"'
 
@@ -33,18 +37,49 @@ def demo(
     passwords_file: Annotated[Path | None, typer.Option(help="Gateway passwords (external broker).")] = None,
 ) -> None:
     """Run everything locally and print where the data can be seen."""
-    from simulators.cli import SimulationConfig, resolve_passwords, run_simulation, stop_on_signals
+    from streetwatch.errors import StreetwatchError
+
+    try:
+        run_demo(gateways, lamps, drains, rate, duration, seed, passwords_file)
+    except StreetwatchError as exc:
+        typer.echo(f"demo: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def run_demo(
+    gateways: int, lamps: int, drains: int, rate: float, duration: float | None, seed: int,
+    passwords_file: Path | None,
+) -> None:
+    from simulators.cli import SimulationConfig, register_fleet
+    from simulators.fleet import build_fleet
     from streetwatch.registry.migrate import upgrade
     from streetwatch.services import services_up
     from streetwatch.settings import load_settings
 
     settings = load_settings()
     config = SimulationConfig(gateways=gateways, lamps=lamps, drains=drains, rate=rate, seed=seed,
-                              duration_s=duration, register=True)
+                              duration_s=duration)
     gateway_ids = [f"gw{n}" for n in range(1, gateways + 1)]
     for line in services_up(settings, gateways=gateway_ids).lines():
         typer.echo(line)
     upgrade(settings.sql_url())
+    # Registered before the ingester starts, so its first registry load already has the zones.
+    register_fleet(settings, build_fleet(seed, gateways, lamps, drains))
+    with InfluxClient.from_settings(settings) as influx:
+        influx.create_database()  # idempotent; needed before the first count below
+        before = stored_counts(influx)
+        simulate_with_ingester(settings, config, passwords_file, influx, before)
+        for kind, count in stored_counts(influx).items():
+            typer.echo(f"stored this run {kind:<14} {count - before[kind]}")
+
+
+def simulate_with_ingester(
+    settings: Settings, config: SimulationConfig, passwords_file: Path | None,
+    influx: InfluxClient, before: dict[str, int],
+) -> None:
+    """Run the simulator while an ingester child stores its readings; stop the child after."""
+    from simulators.cli import resolve_passwords, run_simulation, stop_on_signals
+
     ingester = start_ingester(settings)
     try:
         print_where_to_look(settings)
@@ -54,9 +89,9 @@ def demo(
                                      lambda s, ids: resolve_passwords(s, ids, passwords_file),
                                      stop=stop)
         typer.echo(f"simulator: {summary.to_dict()}")
+        wait_for_ingester(influx, before, summary.readings)
     finally:
         stop_child(ingester)  # SIGTERM: the ingester flushes its last batch and acks it
-    print_counts(settings)
 
 
 def start_ingester(settings: Settings, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
@@ -94,11 +129,22 @@ def print_where_to_look(settings: Settings) -> None:
     )
 
 
-def print_counts(settings: Settings) -> None:
-    from streetwatch.influx import InfluxClient
+COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm", "ingest_reject": "payload"}
 
-    with InfluxClient.from_settings(settings) as influx:
-        for measurement, field in (("lamp", "on"), ("drain", "level_cm"), ("rain", "rain_mm"),
-                                   ("ingest_reject", "payload")):
-            count = influx.scalar(f'SELECT count("{field}") FROM "{measurement}"') or 0
-            typer.echo(f"stored {measurement:<14} {count}")
+
+def stored_counts(influx: InfluxClient) -> dict[str, int]:
+    """Points per measurement in the database (lamp, drain, rain readings and rejects)."""
+    return {m: influx.scalar(f'SELECT count("{f}") FROM "{m}"') or 0 for m, f in COUNTED.items()}
+
+
+def wait_for_ingester(
+    influx: InfluxClient, before: dict[str, int], published: dict[str, int], timeout_s: float = 30.0
+) -> None:
+    """Give the ingester time to store what the broker still holds for it (stopping earlier loses
+    nothing -- the broker keeps it for the next run -- but the counts printed would fall short)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = stored_counts(influx)
+        if all(now[kind] - before[kind] >= count for kind, count in published.items()):
+            return
+        time.sleep(0.5)
