@@ -5,13 +5,20 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test bootstrap debian-packages venv bench clean
+.PHONY: demo test lint soak bootstrap debian-packages venv bench clean
 
 demo: bootstrap
 	$(VENV)/bin/streetwatch demo $(DEMO_ARGS)
 
-test: bootstrap
+test: bootstrap lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# The long version of the bounded runs in `make test`: 100,000 fuzz messages through the ingester.
+soak: bootstrap
+	STREETWATCH_FUZZ_MESSAGES=100000 $(VENV)/bin/python -m pytest tests/integration/test_ingest_fuzz.py $(PYTEST_ARGS)
 
 bench: bootstrap
 	$(VENV)/bin/python bench/ingest.py

@@ -16,7 +16,6 @@ import paho.mqtt.client as mqtt
 
 from streetwatch.errors import ServiceError
 from streetwatch.influx import InfluxClient
-from streetwatch.settings import INGEST_USER
 
 from cpu_meter import CpuMeter
 from figures import BenchError, Figure
@@ -40,7 +39,7 @@ def paho_receive_ceiling(services: Services, client_id: str, expected: int) -> F
             finished_at = time.perf_counter()
             done.set()
 
-    client = PahoClient(services, INGEST_USER, client_id, clean=False)
+    client = PahoClient(services, services.ingest_login(client_id), client_id, clean=False)
     client.client.on_message = on_message
     meter = CpuMeter({"bench (paho)": os.getpid(), **services.pids}).start()
     started_at = time.perf_counter()

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from streetwatch.services.process import log_tail, stop_child, wait_until
-from streetwatch.settings import INGEST_USER
 
 from local_services import Services
 
@@ -54,11 +53,12 @@ def ingester_env(services: Services, options: IngestOptions, database: str) -> d
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREETWATCH_")}
     values = {
         "STATE_DIR": str(services.root / "ingest-state"),
-        "MQTT_URL": services.broker.url_for(INGEST_USER),
+        "MQTT_URL": services.broker.url_for(services.ingest_login(options.client_id)),
         "INFLUX_URL": services.influxd.url,
         "INFLUX_DB": database,
         "DATABASE_URL": services.sql_url,
         "INGEST_CLIENT_ID": options.client_id,
+        "INGEST_METRICS_PORT": "0",  # nothing scrapes it here, and 9641 may be taken
         "LOG_LEVEL": "INFO",
     }
     if options.batch_size is not None:

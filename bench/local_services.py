@@ -12,7 +12,7 @@ from streetwatch.influx import InfluxClient
 from streetwatch.services.influxd import LocalInfluxd
 from streetwatch.services.mosquitto import LocalMosquitto
 from streetwatch.services.process import free_port
-from streetwatch.settings import INGEST_USER, Settings
+from streetwatch.settings import INGEST_USER, Settings, ingest_account
 
 
 @dataclass
@@ -34,6 +34,15 @@ class Services:
     def broker_logs(self) -> tuple[Path, ...]:
         """The broker's log, whose tail goes into an MQTT wait's error message."""
         return (self.broker.paths.log,)
+
+    def ingest_login(self, client_id: str) -> str:
+        """The broker account of the ingest session `client_id` (`ingest.<client_id>@streetwatch`),
+        provisioned on first use. The broker uses the username as client id, so two sessions
+        (the raw paho one and the ingester's) need two accounts."""
+        username = ingest_account(client_id)
+        if username not in self.passwords:
+            self.passwords.update(self.broker.ensure_users([username]))
+        return username
 
     def broker_conf(self, key: str) -> str:
         """A value from the generated mosquitto.conf (what the broker really runs with)."""

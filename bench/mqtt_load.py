@@ -12,7 +12,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from streetwatch.services.process import wait_until
-from streetwatch.settings import INGEST_USER
 
 from local_services import Services
 from workload import Messages
@@ -54,7 +53,7 @@ class PahoClient:
 
 def create_session(services: Services, client_id: str, subscription: str) -> None:
     """Connect with clean_session=False, subscribe QoS 1, disconnect: the broker now queues for us."""
-    client = PahoClient(services, INGEST_USER, client_id, clean=False).connect()
+    client = PahoClient(services, services.ingest_login(client_id), client_id, clean=False).connect()
     try:
         client.client.subscribe(subscription, qos=1)
         client.wait(client.subscribed.is_set, 10, f"SUBACK for {client_id}")
@@ -64,7 +63,7 @@ def create_session(services: Services, client_id: str, subscription: str) -> Non
 
 def drop_session(services: Services, client_id: str) -> None:
     """Connect once with clean_session=True: the broker discards that client's session."""
-    PahoClient(services, INGEST_USER, client_id, clean=True).connect().close()
+    PahoClient(services, services.ingest_login(client_id), client_id, clean=True).connect().close()
 
 
 def publish(services: Services, by_gateway: Messages, timeout_s: float = 300) -> float:

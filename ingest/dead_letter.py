@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ class DeadLetterFile:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._lock = threading.Lock()  # the writer and (for overload_qos0) paho's thread append
 
     def path_for(self, received_ms: int) -> Path:
         day = time.strftime("%Y-%m-%d", time.gmtime(received_ms / 1000))
@@ -34,11 +36,12 @@ class DeadLetterFile:
         if not by_path:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
-        for path, lines in by_path.items():
-            with open(path, "a", encoding="utf-8") as file:
-                file.write("".join(lines))
-                file.flush()
-                os.fsync(file.fileno())
+        with self._lock:
+            for path, lines in by_path.items():
+                with open(path, "a", encoding="utf-8") as file:
+                    file.write("".join(lines))
+                    file.flush()
+                    os.fsync(file.fileno())
         return sum(len(lines) for lines in by_path.values())
 
 

@@ -38,6 +38,8 @@ REJECT_REASONS: dict[str, str] = {
     "too_old": "timestamp older than the accepted age (30 days by default)",
     "spoofed": "the device is registered to another gateway",
     "storage_rejected": "InfluxDB refused the point (e.g. a field type conflict)",
+    "internal_error": "processing the message raised (an ingester bug): kept and acked, not retried",
+    "overload_qos0": "a QoS 0 message arrived while the ingester's queue was at its byte bound",
 }
 
 _RANGE_ERRORS = frozenset(
@@ -84,6 +86,12 @@ class StatusChange:
     online: bool
 
 
+class StatusClock(Protocol):
+    """Hands out the timestamp of a live status point (unique per gateway, see writer.SeriesClock)."""
+
+    def next(self, key: tuple[str, str | None], now_ms: int) -> int: ...
+
+
 @dataclass(slots=True)
 class MessageOutcome:
     """What one MQTT message turned into."""
@@ -101,8 +109,12 @@ def process_message(
     devices: DeviceIndex,
     limits: Limits = Limits(),
     retained: bool = False,
+    status_clock: StatusClock | None = None,
 ) -> MessageOutcome:
-    """Validate one message and encode what is good; never raises on input."""
+    """Validate one message and encode what is good; never raises on input.
+
+    `status_clock` stamps live status points; without one they take `now_ms` (two in one
+    millisecond would then be one point)."""
     outcome = MessageOutcome()
     try:
         parsed = parse_topic(topic)
@@ -117,8 +129,16 @@ def process_message(
     elif isinstance(parsed, BatchTopic):
         context.batch(parsed.gateway)
     elif isinstance(parsed, StatusTopic):
-        context.status(parsed.gateway, retained)
+        context.status(parsed.gateway, retained, status_clock)
     return outcome
+
+
+def internal_error_outcome(topic: str, payload: bytes, exc: BaseException) -> MessageOutcome:
+    """What a message becomes when processing it raised: one `internal_error` reject, so it is
+    kept for inspection and acked instead of pinning a slot of the broker's in-flight window."""
+    detail = f"processing raised {type(exc).__name__}: {_safe_text(exc)}"[:500]
+    record = RejectRecord("internal_error", detail, topic, gateway_of(topic), payload)
+    return MessageOutcome(rejects=[record])
 
 
 @dataclass(slots=True)
@@ -138,10 +158,21 @@ class _Context:
         if len(self.payload) > self.limits.max_payload_bytes:
             size = f"{len(self.payload)} bytes > {self.limits.max_payload_bytes}"
             return self.reject("too_large", f"reading payload is {size}", topic.gateway)
+        model = READING_MODELS[topic.kind]
         try:
-            reading = READING_MODELS[topic.kind].model_validate_json(self.payload)
+            reading = model.model_validate_json(self.payload)
         except ValidationError as exc:
-            return self.reject(*_classify(exc, self.payload), topic.gateway)
+            if not _json_invalid(exc):
+                return self.reject(*_classify(exc, self.payload), topic.gateway)
+            # pydantic's parser refused the JSON; parse it as batches are parsed, so one document
+            # gets one verdict either way (deeper nesting, lone surrogates, 5,000-digit integers).
+            doc = _load_json(self.payload)
+            if isinstance(doc, _JsonFailure):
+                return self.reject(doc.reason, doc.detail, topic.gateway)
+            try:
+                reading = model.model_validate(doc)
+            except ValidationError as exc:
+                return self.reject(*_classify(exc, self.payload), topic.gateway)
         self.store(topic.gateway, topic.kind, topic.device_id, reading, None)
 
     def batch(self, gateway: str) -> None:
@@ -185,22 +216,24 @@ class _Context:
         self, gateway: str, kind: str, device_id: str, ts: int, known: KnownDevice | None
     ) -> tuple[str, str] | None:
         """(reason, detail) when the timestamp is out of bounds or another gateway owns the device."""
+        # Integer arithmetic only: `ts` is bounded by the schema, but a detail must never overflow.
         if ts > self.now_ms + self.limits.max_future_ms:
-            return "future_ts", f"ts is {(ts - self.now_ms) / 1000:.0f} s in the future"
+            return "future_ts", f"ts is {(ts - self.now_ms) // 1000} s in the future"
         if ts < self.now_ms - self.limits.max_age_ms:
-            return "too_old", f"ts is {(self.now_ms - ts) / 1000:.0f} s old"
+            return "too_old", f"ts is {(self.now_ms - ts) // 1000} s old"
         if known is not None and known.gateway != gateway:
             return "spoofed", f"{kind} {device_id} is registered to gateway {known.gateway}"
         return None
 
-    def status(self, gateway: str, retained: bool) -> None:
+    def status(self, gateway: str, retained: bool, clock: StatusClock | None) -> None:
         state = self.payload.strip()
         if state not in (b"online", b"offline"):
             return self.reject("schema", "status payload must be 'online' or 'offline'", gateway)
         online = state == b"online"
         self.outcome.status = StatusChange(gateway, online)
         if not retained:  # a retained status is a replay of a state already stored
-            self.outcome.lines.append(gateway_status_line(gateway, online, self.now_ms))
+            ts = self.now_ms if clock is None else clock.next(("gateway_status", gateway), self.now_ms)
+            self.outcome.lines.append(gateway_status_line(gateway, online, ts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +244,32 @@ class _JsonFailure:
 
 def _item_bytes(item: object) -> bytes:
     """A batch item as JSON bytes, for the dead-letter file (only built for rejected items)."""
-    return json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    try:
+        text = json.dumps(item, ensure_ascii=False)
+    except (ValueError, RecursionError):  # nesting or an int json.loads took but dumps refuses
+        text = _safe_text(item)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _safe_text(value: object, limit: int = 4096) -> str:
+    """`str(value)` cut to `limit`, or a placeholder when even that raises (hostile objects)."""
+    try:
+        return str(value)[:limit]
+    except (ValueError, RecursionError):
+        return f"<unprintable {type(value).__name__}>"
+
+
+# Every bound in the wire contract is far below 1e300: an integer longer than this many digits is
+# out of range whatever field it is in, so it is parsed as +-10**300 (which every bound refuses)
+# instead of tripping Python's 4,300-digit limit on int() and failing the whole document.
+_MAX_INT_DIGITS = 300
+_HUGE = 10**_MAX_INT_DIGITS
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) <= _MAX_INT_DIGITS:
+        return int(text)
+    return -_HUGE if text.startswith("-") else _HUGE
 
 
 def _load_json(payload: bytes) -> object:
@@ -220,9 +278,14 @@ def _load_json(payload: bytes) -> object:
     except UnicodeDecodeError as exc:
         return _JsonFailure("bad_encoding", f"payload is not UTF-8: {exc.reason} at byte {exc.start}")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
         return _JsonFailure("bad_json", f"invalid JSON: {str(exc)[:200]}")
+
+
+def _json_invalid(exc: ValidationError) -> bool:
+    errors = exc.errors(include_url=False, include_input=False)
+    return bool(errors) and errors[0]["type"] == "json_invalid"
 
 
 def _classify(exc: ValidationError, payload: bytes) -> tuple[str, str]:

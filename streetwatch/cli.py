@@ -26,15 +26,25 @@ app.command("demo", help="Services + registry + ingester + simulator, all at onc
 
 
 @app.command("ingest")
-def ingest() -> None:
+def ingest(
+    leave: bool = typer.Option(
+        False, "--leave",
+        help="Scale down: take this member out of its share group for good. It unsubscribes, "
+             "stores what its session still holds, drops the session and exits 0.",
+    ),
+) -> None:
     """Run the ingester: MQTT -> validate -> InfluxDB, acking only after durable writes."""
+    from ingest.runner import IngestFatal
     from ingest.service import run_ingester
     from streetwatch.logs import configure_logging
     from streetwatch.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    run_ingester(settings)
+    try:
+        run_ingester(settings, leave=leave)
+    except IngestFatal as exc:  # already logged as `ingest.fatal`; the code tells a supervisor
+        raise typer.Exit(exc.exit_code) from None
 
 
 def main() -> None:

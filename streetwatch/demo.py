@@ -127,6 +127,10 @@ def print_where_to_look(settings: Settings) -> None:
         f"  curl -G {url}/query --data-urlencode db={db} --data-urlencode "
         "'q=SELECT last(level_cm) FROM drain GROUP BY sensor LIMIT 5'\n"
     )
+    if settings.ingest_metrics_port:
+        metrics = f"http://{settings.ingest_metrics_host}:{settings.ingest_metrics_port}"
+        typer.echo(f"The ingester's counters (while it runs): curl {metrics}/metrics "
+                   f"(health: {metrics}/healthz)\n")
 
 
 COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm", "ingest_reject": "payload"}

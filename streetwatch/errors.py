@@ -18,11 +18,27 @@ class InfluxError(StreetwatchError):
 
 
 class InfluxUnavailable(InfluxError):
-    """InfluxDB could not be reached or answered 5xx/timeout: retrying later may succeed."""
+    """InfluxDB could not be reached, or answered 408, 429 or 5xx: retrying later may succeed.
+
+    `retry_after_s` is the server's Retry-After, when it sent one: wait at least that long."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InfluxAuthError(InfluxError):
+    """InfluxDB refused our credentials (401) or their rights (403): a configuration error that no
+    retry and no dead letter can fix; the operator must correct the user or password."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class InfluxRejected(InfluxError):
-    """InfluxDB refused the request (4xx: bad line protocol, type conflict, auth): retrying won't help."""
+    """InfluxDB refused the request itself (400 bad line / type conflict, 404 no database, 413 too
+    large): retrying the same request won't help."""
 
     def __init__(self, message: str, status: int, body: str) -> None:
         super().__init__(message)

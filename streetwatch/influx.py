@@ -11,17 +11,24 @@ import gzip
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from streetwatch.errors import InfluxRejected, InfluxUnavailable
+from streetwatch.errors import InfluxAuthError, InfluxRejected, InfluxUnavailable
 from streetwatch.logs import log_event
 from streetwatch.settings import Settings
 
 log = logging.getLogger("streetwatch.influx")
 
 MAX_LINES_PER_REQUEST = 5_000
+# 408 (request timeout), 429 (throttled) and 5xx mean "not now": the request may succeed later.
+TRANSIENT_STATUS = frozenset({408, 429})
+AUTH_STATUS = frozenset({401, 403})
+# A Retry-After above this is capped: a misbehaving proxy must not park the writer for a day.
+MAX_RETRY_AFTER_S = 60.0
 
 
 class InfluxClient:
@@ -152,20 +159,44 @@ class InfluxClient:
             except InfluxUnavailable as exc:
                 if attempt == self.retries:
                     raise
-                log_event(log, "influx.retry", logging.WARNING, op=what, attempt=attempt, error=str(exc))
-                self._sleep(delay_s)
+                wait_s = max(delay_s, exc.retry_after_s or 0.0)
+                log_event(log, "influx.retry", logging.WARNING, op=what, attempt=attempt,
+                          error=str(exc), retry_in_s=wait_s)
+                self._sleep(wait_s)
                 delay_s = min(delay_s * 2, 5.0)
         raise AssertionError("unreachable")
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:
+    """Turn a non-success answer into the error class that says what the caller should do."""
+    status = response.status_code
     body = response.text[:1000]
     try:
         message = response.json().get("error", body)
-    except ValueError:
+    except (ValueError, AttributeError):
         message = body
-    if response.status_code >= 500:
-        raise InfluxUnavailable(f"InfluxDB {what} failed with {response.status_code}: {message}")
-    raise InfluxRejected(
-        f"InfluxDB refused the {what} ({response.status_code}): {message}", response.status_code, body
-    )
+    if status >= 500 or status in TRANSIENT_STATUS:
+        raise InfluxUnavailable(f"InfluxDB {what} failed with {status}: {message}",
+                                retry_after(response.headers.get("Retry-After")))
+    if status in AUTH_STATUS:
+        raise InfluxAuthError(
+            f"InfluxDB refused the {what} ({status}): {message} -- check the InfluxDB user and "
+            "password (STREETWATCH_INFLUX_USERNAME / _PASSWORD) and the user's rights", status)
+    raise InfluxRejected(f"InfluxDB refused the {what} ({status}): {message}", status, body)
+
+
+def retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped; None if
+    absent or unreadable."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return min(float(header), MAX_RETRY_AFTER_S)
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return min(max((moment - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER_S)

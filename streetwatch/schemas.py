@@ -7,7 +7,8 @@ Physical bounds reject absurd values; the ingester turns errors into reject reas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Literal, NewType
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
@@ -26,29 +27,60 @@ LampFault = Literal[
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Epoch ms of 9999-12-31T23:59:59.999Z. Bounding ts keeps every later arithmetic on it (age,
+# future skew, log details) in plain 64-bit range: a 313-digit ts once made the ingester raise.
+MAX_TS_MS = 253_402_300_799_999
 _ONE_MS = timedelta(milliseconds=1)
+
+
+# RFC 3339 s.5.6 date-time, exactly: ASCII digits, "T"/"t", a fraction of any length, "Z"/"z" or
+# +hh:mm. Python's fromisoformat takes ISO 8601 forms the contract does not (week dates, basic
+# format, comma fractions, offsets with seconds, hour-only), so it is not the parser here.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_TS_TEXT_MAX = 40  # the longest RFC 3339 form with a 9-digit fraction and an offset is 35 chars
+_TS_TYPES = "ts must be RFC 3339 text with a zone or integer epoch milliseconds"
+_TS_TEXT = "ts text must be an RFC 3339 date-time with a zone (Z or +hh:mm)"
 
 
 def parse_timestamp_ms(value: object) -> int:
     """RFC 3339 text with a zone, or integer epoch milliseconds -> epoch milliseconds."""
     if isinstance(value, bool):
-        raise ValueError("ts must be RFC 3339 text with a zone or integer epoch milliseconds")
+        raise ValueError(_TS_TYPES)
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        if len(value) > 40 or "T" not in value.upper():
-            raise ValueError("ts text must be an RFC 3339 date-time")
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError("ts text must be an RFC 3339 date-time") from exc
-        if moment.tzinfo is None:
-            raise ValueError("ts text must carry a zone (Z or +hh:mm)")
-        return (moment - _EPOCH) // _ONE_MS
-    raise ValueError("ts must be RFC 3339 text with a zone or integer epoch milliseconds")
+        return _rfc3339_ms(value)
+    raise ValueError(_TS_TYPES)
 
 
-EpochMs = Annotated[int, BeforeValidator(parse_timestamp_ms)]
+def _rfc3339_ms(text: str) -> int:
+    """Epoch ms of an RFC 3339 date-time (floored to the millisecond); ValueError otherwise."""
+    found = _RFC3339.fullmatch(text) if len(text) <= _TS_TEXT_MAX else None
+    if found is None:
+        raise ValueError(_TS_TEXT)
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = found.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          tzinfo=_zone(sign, off_h, off_m))
+    except ValueError as exc:  # 2026-02-30, hour 24, second 60, offset +24:00 ...
+        raise ValueError(_TS_TEXT) from exc
+    millis = int((fraction or "").ljust(3, "0")[:3])
+    return (moment - _EPOCH) // _ONE_MS + millis
+
+
+def _zone(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
+    if sign is None:
+        return UTC
+    if int(minutes) > 59:
+        raise ValueError("offset minutes above 59")
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == "-" else offset)  # timezone() refuses 24:00 and above
+
+
+EpochMs = Annotated[int, BeforeValidator(parse_timestamp_ms), Field(ge=0, le=MAX_TS_MS)]
 
 _STRICT = ConfigDict(strict=True, extra="ignore", frozen=True, allow_inf_nan=False)
 

@@ -8,6 +8,7 @@ starts itself under `state_dir` (the embedded default).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -20,13 +21,43 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streetwatch.errors import ConfigError
+
 CONFIG_ENV = "STREETWATCH_CONFIG"
+DEFAULT_INGEST_CLIENT_ID = "streetwatch-ingest"
 DEFAULT_CONFIG_FILE = "streetwatch.toml"
 
 # Service accounts contain '@', which is outside the gateway-id alphabet, so no gateway can be
 # named like them and `pattern write streetwatch/%u/#` never lets them publish as a gateway.
 INGEST_USER = "ingest@streetwatch"
 RULES_USER = "rules@streetwatch"
+# The broker ties each client id to its account (use_username_as_clientid), so every ingester of a
+# share group (and every rule-engine replica) logs in as its own instance account:
+# `ingest.<instance>@streetwatch`, `rules.<instance>@streetwatch`.
+SERVICE_INSTANCE_PATTERN = r"[A-Za-z0-9_-]{1,48}"
+
+
+def ingest_account(instance: str | None = None) -> str:
+    """The broker account of ingester `instance`: INGEST_USER for None, else
+    `ingest.<instance>@streetwatch`; ConfigError when `instance` is not SERVICE_INSTANCE_PATTERN."""
+    return _service_account("ingest", instance)
+
+
+def rules_account(instance: str | None = None) -> str:
+    """The broker account of rule-engine `instance` (RULES_USER for None); see `ingest_account`."""
+    return _service_account("rules", instance)
+
+
+def _service_account(role: str, instance: str | None) -> str:
+    if instance is None:
+        return f"{role}@streetwatch"
+    if not re.fullmatch(SERVICE_INSTANCE_PATTERN, instance):
+        raise ConfigError(
+            f"service instance {instance!r} must match {SERVICE_INSTANCE_PATTERN} (letters, "
+            f"digits, '_', '-'; 1 to 48 characters): it names broker account {role}.<instance>"
+            "@streetwatch"
+        )
+    return f"{role}.{instance}@streetwatch"
 
 
 @dataclass(frozen=True)
@@ -92,8 +123,9 @@ class Settings(BaseSettings):
     broker_max_inflight_messages: int = 10_000
     broker_autosave_interval_s: int = 10
 
-    # Ingester.
-    ingest_client_id: str = "streetwatch-ingest"
+    # Ingester. Each member of a share group needs its own client id (and, on a broker with
+    # use_username_as_clientid, its own account): two clients with one id knock each other off.
+    ingest_client_id: str = DEFAULT_INGEST_CLIENT_ID
     ingest_share_group: str | None = None
     ingest_batch_size: int = 2_000
     ingest_flush_interval_s: float = 0.2
@@ -103,7 +135,14 @@ class Settings(BaseSettings):
     ingest_max_age_s: float = 30 * 24 * 3600.0
     ingest_registry_refresh_s: float = 30.0
     ingest_keepalive_s: int = 30
-    ingest_session_expiry_s: int = 7 * 24 * 3600
+    # Bytes the ingester holds (queued + being written): at the bound it stops reading QoS 1
+    # messages (the broker keeps them) and refuses QoS 0 ones as `overload_qos0`.
+    ingest_max_queue_bytes: int = 256 * 1024 * 1024
+    # Prometheus /metrics and /healthz; port 0 turns the endpoint off.
+    ingest_metrics_host: str = "127.0.0.1"
+    ingest_metrics_port: int = 9641
+    # /healthz fails once the oldest unacknowledged message is older than this (writer stuck).
+    ingest_stuck_after_s: float = 300.0
 
     # InfluxDB client.
     influx_timeout_s: float = 10.0
@@ -174,9 +213,12 @@ def load_settings(**overrides: object) -> Settings:
 __all__ = [
     "INGEST_USER",
     "RULES_USER",
+    "SERVICE_INSTANCE_PATTERN",
     "MqttEndpoint",
     "Settings",
+    "ingest_account",
     "load_settings",
     "parse_mqtt_url",
     "redact_url",
+    "rules_account",
 ]

@@ -19,14 +19,18 @@ from streetwatch.errors import ServiceError
 from streetwatch.services.influxd import LocalInfluxd
 from streetwatch.services.mosquitto import LocalMosquitto
 from streetwatch.services.process import free_port, require_binary
-from streetwatch.settings import INGEST_USER, RULES_USER, Settings
+from streetwatch.settings import INGEST_USER, RULES_USER, Settings, ingest_account
 
 GATEWAYS = tuple(f"gw{n}" for n in range(1, 9))
 
 
 @dataclass(frozen=True)
 class BrokerFixture:
-    """A running test broker and the passwords of INGEST_USER, RULES_USER and gw1..gw8."""
+    """A running test broker and the passwords of INGEST_USER, RULES_USER and gw1..gw8.
+
+    The broker ties client ids to accounts (use_username_as_clientid): two connections with one
+    username are one client, the second knocks the first off. So every ingester of a test gets
+    its own account (`new_ingest_account`), and its own persistent session with it."""
 
     host: str
     port: int
@@ -35,7 +39,14 @@ class BrokerFixture:
     server: LocalMosquitto
 
     def password(self, username: str) -> str:
-        return self.credentials[username]
+        """The password of an account provisioned at start or later (`new_ingest_account`)."""
+        return self.credentials.get(username) or self.server.credentials.get(username)
+
+    def new_ingest_account(self, label: str = "t") -> str:
+        """Provision `ingest.<label>-<random>@streetwatch` (ACL block written, broker reloaded)."""
+        username = ingest_account(f"{label}-{uuid.uuid4().hex[:8]}")
+        self.server.ensure_users([username])
+        return username
 
     def url_for(self, username: str) -> str:
         """`mqtt://user:password@host:port` for a provisioned account."""

@@ -41,7 +41,10 @@ def wait_for(predicate: Callable[[], T], timeout_s: float, what: str, every_s: f
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment that makes a child `streetwatch` process use exactly these settings."""
+    """Environment that makes a child `streetwatch` process use exactly these settings.
+
+    The ingester's /metrics endpoint is off (INGEST_METRICS_PORT=0) unless `extra` sets a port:
+    two ingesters on one machine cannot both listen on the default port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREETWATCH_")}
     values = {
         "STATE_DIR": str(settings.state_dir),
@@ -50,7 +53,9 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         "INFLUX_DB": settings.influx_db,
         "DATABASE_URL": settings.sql_url(),
         "INGEST_CLIENT_ID": settings.ingest_client_id,
+        "INGEST_SHARE_GROUP": settings.ingest_share_group,
         "INGEST_FLUSH_INTERVAL_S": str(settings.ingest_flush_interval_s),
+        "INGEST_METRICS_PORT": "0",
         "LOG_LEVEL": "INFO",
     }
     env.update({f"STREETWATCH_{k}": v for k, v in values.items() if v is not None})
@@ -141,20 +146,56 @@ def write_passwords(path: Path, credentials: dict[str, str], gateways: list[str]
     return path
 
 
-def publish_as(mosquitto, gateway: str, messages: list[tuple[str, bytes]]) -> None:
-    """Publish QoS 1 messages as `gateway` and wait until the broker has acked every one."""
+def publish_as(mosquitto, gateway: str, messages: list[tuple[str, bytes]], retain: bool = False
+               ) -> None:
+    """Publish QoS 1 messages as `gateway` (MQTT 3.1.1) and wait until the broker has acked every
+    one. The broker uses the username as client id: this connection takes over any other
+    connection of `gateway` (a simulator running as it), so never call it during one."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
     client.username_pw_set(gateway, mosquitto.password(gateway))
     client.connect(mosquitto.host, mosquitto.port)
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        infos = [client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages]
         for info in infos:
             info.wait_for_publish(timeout=30)
             assert info.is_published()
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def drop_session(host: str, port: int, username: str, password: str, timeout_s: float = 10) -> None:
+    """Connect once as `username` with a clean session: the broker discards that account's
+    persistent session (client id == username) with its subscriptions and queued messages, so a
+    finished test's ingester no longer has every later test's messages queued for it."""
+    connacks: list[mqtt.ReasonCode] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, clean_session=True)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, flags, reason_code, p: connacks.append(reason_code)
+    client.connect(host, port)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not connacks and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+        assert connacks and not connacks[0].is_failure, f"{username}: no clean CONNACK {connacks}"
+    finally:
+        client.disconnect()
+
+
+def clear_retained_status(mosquitto, gateways: list[str]) -> None:
+    """Delete the retained `streetwatch/<gw>/status` messages earlier simulator runs left on the
+    broker (an empty retained publish): a fresh ingest session would receive them, and a test
+    counting what its ingester received would count another test's messages."""
+    for gateway in gateways:
+        publish_as(mosquitto, gateway, [(f"streetwatch/{gateway}/status", b"")], retain=True)
+
+
+def last_stats(ingester: IngesterProcess) -> dict:
+    """The ingester's latest `ingest.stats` event (the final one once it has stopped)."""
+    stats = ingester.events("ingest.stats")
+    assert stats, f"no ingest.stats event:\n{ingester.log_tail()}"
+    return stats[-1]
 
 
 # End-to-end scenario helpers ------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from streetwatch.errors import ConfigError
-from streetwatch.services.credentials import validate_gateway_id
+from streetwatch.services.credentials import service_role, validate_gateway_id
 from streetwatch.services.influxd import LocalInfluxd
 from streetwatch.services.mosquitto import LocalMosquitto
 from streetwatch.services.process import port_is_open
@@ -109,6 +109,20 @@ def ensure_gateways(settings: Settings, gateway_ids: Iterable[str]) -> dict[str,
     return local_mosquitto(settings).ensure_users(ids)
 
 
+def ensure_service_accounts(settings: Settings, usernames: Iterable[str]) -> dict[str, str]:
+    """Provision service accounts (e.g. `ingest_account(instance)`) on the local broker: password,
+    ACL block, reload if running. Each share-group member needs its own, because the broker uses
+    the username as client id. Returns their passwords."""
+    if not settings.uses_local_mqtt:
+        raise _external_broker_error()
+    names = list(usernames)
+    for name in names:
+        if service_role(name) is None:
+            raise ConfigError(f"{name!r} is not a service account (ingest[.<instance>]@streetwatch "
+                              "or rules[.<instance>]@streetwatch)")
+    return local_mosquitto(settings).ensure_users(names)
+
+
 def mqtt_url_for(settings: Settings, username: str) -> str:
     """Broker URL with credentials: the configured one, or `username` on the local broker."""
     if settings.mqtt_url is not None:
@@ -155,8 +169,8 @@ def _influx_status(settings: Settings, started: bool) -> ServiceStatus:
 
 def _external_broker_error() -> ConfigError:
     return ConfigError(
-        "STREETWATCH_MQTT_URL points at an external broker: gateway accounts there are managed "
-        "by that broker's operator, not by `streetwatch services`"
+        "STREETWATCH_MQTT_URL points at an external broker: gateway and service accounts there "
+        "are managed by that broker's operator, not by `streetwatch services`"
     )
 
 
@@ -164,6 +178,7 @@ __all__ = [
     "ServiceStatus",
     "ServicesStatus",
     "ensure_gateways",
+    "ensure_service_accounts",
     "local_influxd",
     "local_mosquitto",
     "mqtt_url_for",

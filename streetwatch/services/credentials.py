@@ -19,13 +19,18 @@ from pathlib import Path
 from streetwatch.errors import ConfigError
 from streetwatch.schemas import ID_PATTERN
 from streetwatch.services.process import file_lock, write_atomically
-from streetwatch.settings import INGEST_USER, RULES_USER
+from streetwatch.settings import SERVICE_INSTANCE_PATTERN
 
 GATEWAY_ID_PATTERN = re.compile(ID_PATTERN)  # the wire contract's id rule (schemas.py)
 # `alerts` is the rule engine's topic level (streetwatch/alerts/...): a gateway of that name could
 # publish fake alerts through `pattern write streetwatch/%u/#`.
 RESERVED_GATEWAY_IDS = frozenset({"alerts"})
-SERVICE_USERS = frozenset({INGEST_USER, RULES_USER})
+# Service accounts: `ingest@streetwatch`, `rules@streetwatch` and one per instance,
+# `ingest.<instance>@streetwatch` (settings.ingest_account). The role decides the ACL block.
+SERVICE_ROLES = ("ingest", "rules")
+SERVICE_ACCOUNT_PATTERN = re.compile(
+    rf"(?P<role>{'|'.join(SERVICE_ROLES)})(?:\.{SERVICE_INSTANCE_PATTERN})?@streetwatch"
+)
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd 2.0's default
 SALT_BYTES = 12
@@ -46,9 +51,16 @@ def validate_gateway_id(gateway_id: str) -> str:
     return gateway_id
 
 
+def service_role(username: str) -> str | None:
+    """`ingest` or `rules` for a service account (base or instance), None for anything else."""
+    match = SERVICE_ACCOUNT_PATTERN.fullmatch(username)
+    return match.group("role") if match else None
+
+
 def validate_username(username: str) -> str:
-    """A broker username is a service account (ingest, rules) or a valid gateway id."""
-    return username if username in SERVICE_USERS else validate_gateway_id(username)
+    """A broker username is a service account (ingest, rules, or an instance of one) or a valid
+    gateway id; ConfigError otherwise."""
+    return username if service_role(username) else validate_gateway_id(username)
 
 
 def mosquitto_password_line(username: str, password: str, salt: bytes | None = None) -> str:

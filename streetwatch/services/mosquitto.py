@@ -15,9 +15,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from streetwatch.services.credentials import (
+    SERVICE_ROLES,
     CredentialStore,
     mosquitto_password_line,
     password_line_matches,
+    service_role,
 )
 from streetwatch.services.process import (
     Daemon,
@@ -52,6 +54,14 @@ ZERO_LOSS_COMMENT = """\
 # * max_packet_size 2 MiB, above the contract's 64 KiB reading / 1 MiB batch limits: a payload that
 #   is too large but sane still reaches the ingester, which rejects it with a reason
 #   (ingest_reject) instead of the broker silently disconnecting the gateway.
+#
+# Identity: use_username_as_clientid true. MQTT lets a new connection with a client id that is in
+# use take over that id's session and disconnect the holder. Without this line any gateway could
+# connect with the ingester's id (`streetwatch-ingest`): it knocked the ingester off the broker and
+# took over its persistent session, and 2,005 acknowledged readings were lost. With it the broker
+# replaces every client id by the login's username, so a client can only ever take over its own
+# account's session: each service instance (share-group member) has its own account, see acl.
+# Mosquitto does not reload this option on SIGHUP: restart the broker after changing it.
 """
 
 
@@ -101,6 +111,7 @@ def render_mosquitto_conf(paths: MosquittoPaths, port: int, settings: Settings) 
         "max_queued_bytes 0",
         f"max_inflight_messages {settings.broker_max_inflight_messages}",
         f"max_packet_size {MAX_PACKET_SIZE_BYTES}",
+        "use_username_as_clientid true",
         "",
         f"log_dest file {paths.log}",
         *(f"log_type {kind}" for kind in ("error", "warning", "notice", "information")),
@@ -113,22 +124,28 @@ def render_mosquitto_conf(paths: MosquittoPaths, port: int, settings: Settings) 
     return ZERO_LOSS_COMMENT + "\n" + "\n".join(lines) + "\n"
 
 
-def render_acl() -> str:
-    """The broker ACL: service accounts by name, gateways by the `%u` pattern."""
-    return f"""\
+ACL_HEADER = """\
 # Streetwatch broker ACL -- generated; edits are overwritten.
 # `pattern` lines apply to every user wherever they appear (mosquitto.conf(5), acl_file); they
 # come first so no reader mistakes them for part of a `user` block. A gateway's username is its
 # id, so it may publish only under streetwatch/<its id>/#. Nothing grants a gateway read access.
-pattern write streetwatch/%u/#
+# Then one `user` block per service account (ingest and rules, and every instance of them).
+pattern write streetwatch/%u/#"""
+# What each service role may do; a `user` block is written per account of that role.
+ACL_RULES_BY_ROLE = {
+    "ingest": ("topic read streetwatch/#",),
+    "rules": ("topic read streetwatch/#", "topic write streetwatch/alerts/#"),
+}
 
-user {INGEST_USER}
-topic read streetwatch/#
 
-user {RULES_USER}
-topic read streetwatch/#
-topic write streetwatch/alerts/#
-"""
+def render_acl(usernames: Iterable[str]) -> str:
+    """The broker ACL for these accounts: gateways by the `%u` pattern, each service account
+    (`service_role`) by name; every other username is a gateway and needs no line of its own."""
+    roles = {name: role for name in usernames if (role := service_role(name))}
+    # By role, the base account first (`ingest@` before `ingest.<instance>@`), then by name.
+    order = sorted(roles, key=lambda name: (SERVICE_ROLES.index(roles[name]), "." in name, name))
+    blocks = ["\n".join([f"user {name}", *ACL_RULES_BY_ROLE[roles[name]]]) for name in order]
+    return "\n\n".join([ACL_HEADER, *blocks]) + "\n"
 
 
 def render_password_file(accounts: dict[str, str], existing_lines: dict[str, str]) -> str:
@@ -140,6 +157,13 @@ def render_password_file(accounts: dict[str, str], existing_lines: dict[str, str
             line = mosquitto_password_line(username, password)
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
 
 
 def _read_password_lines(path: Path) -> dict[str, str]:
@@ -178,15 +202,24 @@ class LocalMosquitto:
         write_atomically(
             self.paths.conf, render_mosquitto_conf(self.paths, self.port, self.settings)
         )
-        write_atomically(self.paths.acl, render_acl())
-        self._write_password_file()
+        self._write_account_files()
 
-    def _write_password_file(self) -> None:
-        # Load the store under the lock: the last writer then includes every account stored so far.
+    def _write_account_files(self) -> bool:
+        """Bring password file and ACL in line with the credential store; True if either changed.
+
+        The store is loaded under the lock, so the last writer includes every account stored so
+        far, and a new service account gets its ACL block in the same step as its password."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.paths.passwd.with_name("passwd.lock")):
-            existing = _read_password_lines(self.paths.passwd)
-            text = render_password_file(self.credentials.load(), existing)
-            write_atomically(self.paths.passwd, text, 0o600)
+            accounts = self.credentials.load()
+            passwd = render_password_file(accounts, _read_password_lines(self.paths.passwd))
+            acl = render_acl(accounts)
+            changed = False
+            for path, text, mode in ((self.paths.passwd, passwd, 0o600), (self.paths.acl, acl, 0o644)):
+                if _read_text(path) != text:
+                    write_atomically(path, text, mode)
+                    changed = True
+            return changed
 
     def start(self, timeout_s: float = 15) -> bool:
         """Start the broker and wait until it listens; False when it was already running."""
@@ -245,17 +278,11 @@ class LocalMosquitto:
             return False
 
     def ensure_users(self, usernames: Iterable[str]) -> dict[str, str]:
-        """Add missing accounts to store and password file, reload if running; return passwords."""
-        wanted = list(usernames)
-        known = self.credentials.load()
-        passwords = self.credentials.ensure(wanted)
-        in_file = _read_password_lines(self.paths.passwd)
-        stale_file = any(name not in in_file for name in wanted)
-        if set(passwords) - set(known) or stale_file:
-            self.paths.root.mkdir(parents=True, exist_ok=True)
-            self._write_password_file()
-            if self.is_running():
-                self.reload()
+        """Add missing accounts to the store, password file and ACL (a service account gets its
+        `user` block), reload the broker if it runs and a file changed; return the passwords."""
+        passwords = self.credentials.ensure(list(usernames))
+        if self._write_account_files() and self.is_running():
+            self.reload()
         return passwords
 
     def url_for(self, username: str) -> str:

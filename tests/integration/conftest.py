@@ -7,20 +7,38 @@ import uuid
 import pytest
 
 from streetwatch.influx import InfluxClient
+from streetwatch.registry.migrate import upgrade
 
-from processes import IngesterProcess, env_for, start_simulator, write_passwords
+from processes import (
+    IngesterProcess,
+    clear_retained_status,
+    drop_session,
+    env_for,
+    start_simulator,
+    write_passwords,
+)
+
+GATEWAYS = [f"gw{n}" for n in range(1, 9)]
 
 
 @pytest.fixture
 def e2e(settings_for, mosquitto, tmp_path):
-    """Settings, env, InfluxDB client and gateway password file for one end-to-end run."""
+    """Settings, env, InfluxDB client and gateway password file for one end-to-end run.
+
+    The ingester logs in as an account of its own (`ingest.e2e-<hex>@streetwatch`): the broker
+    uses the username as client id, so a shared account would mean a shared persistent session,
+    and tests would see each other's messages. Retained gateway status left by earlier tests is
+    cleared, so the ingester receives only this test's messages. The registry schema exists
+    before the ingester starts (it consumes nothing until it has read the registry once).
+    Afterwards the account's session is dropped: the broker stops queueing for it."""
+    account = mosquitto.new_ingest_account("e2e")
 
     class Run:
-        settings = settings_for(ingest_client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        username = account  # the ingester's broker account (and client id)
+        settings = settings_for(account, ingest_client_id=f"ingest-{uuid.uuid4().hex[:8]}",
                                 ingest_flush_interval_s=0.1)
         env = env_for(settings)
-        passwords = write_passwords(tmp_path / "passwords.json", mosquitto.credentials,
-                                    [f"gw{n}" for n in range(1, 9)])
+        passwords = write_passwords(tmp_path / "passwords.json", mosquitto.credentials, GATEWAYS)
         influx = InfluxClient(settings.influx_base_url(), settings.influx_db)
         ingester = IngesterProcess(env, tmp_path / "ingest.log")
 
@@ -29,14 +47,20 @@ def e2e(settings_for, mosquitto, tmp_path):
             return start_simulator(self.env, self.passwords, summary, *args), summary
 
     run = Run()
+    clear_retained_status(mosquitto, GATEWAYS)
+    upgrade(run.settings.sql_url())
     yield run
     run.ingester.stop()
     run.influx.close()
+    drop_session(mosquitto.host, mosquitto.port, account, mosquitto.password(account))
 
 
 @pytest.fixture
 def private_broker(tmp_path_factory):
-    """A Mosquitto of this test's own (gw1..gw4 and the ingester provisioned), free to restart."""
+    """A Mosquitto of this test's own (gw1..gw4 and the ingester provisioned), free to restart.
+
+    One ingester only: it logs in as INGEST_USER, and a second connection with that account would
+    take over its session (client id == username)."""
     from streetwatch.services.mosquitto import LocalMosquitto
     from streetwatch.services.process import free_port
     from streetwatch.settings import INGEST_USER, Settings

@@ -21,7 +21,7 @@ from streetwatch.errors import ConfigError
 from streetwatch.services.credentials import mosquitto_password_line
 from streetwatch.services.mosquitto import LocalMosquitto
 from streetwatch.services.process import free_port, require_binary
-from streetwatch.settings import INGEST_USER, RULES_USER, Settings
+from streetwatch.settings import INGEST_USER, RULES_USER, Settings, rules_account
 
 TIMEOUT_S = 10.0
 NOT_AUTHORIZED = 0x87
@@ -29,7 +29,10 @@ BAD_CREDENTIALS = 0x86
 
 
 class MqttSession:
-    """A paho MQTT 5 client whose acks and messages can be awaited with deadlines."""
+    """A paho MQTT 5 client whose acks and messages can be awaited with deadlines.
+
+    The broker replaces the client id by the username (use_username_as_clientid): one session per
+    username at a time, so a test opens each account at most once."""
 
     def __init__(self, host: str, port: int, username: str, password: str) -> None:
         self.client = mqtt.Client(
@@ -231,6 +234,32 @@ def test_gateway_added_while_running_can_publish_after_reload(mosquitto, session
         ingest.wait_for_payload(marker)
     finally:
         late.close()
+
+
+def test_service_instances_added_while_running_get_their_acl_after_reload(mosquitto, session) -> None:  # noqa: ANN001
+    ingest = mosquitto.new_ingest_account("acl")  # password and ACL block written, reloaded
+    rules = rules_account(f"acl-{uuid.uuid4().hex[:8]}")
+    mosquitto.server.ensure_users([rules])
+    reader, alerter = session(ingest), session(rules)
+    assert not reader.subscribe("streetwatch/#").is_failure
+    reading, alert = unique("instance-read"), unique("instance-alert")
+
+    assert not session("gw4").publish("streetwatch/gw4/lamp/L1", reading).is_failure
+    assert not alerter.publish("streetwatch/alerts/z1/red", alert).is_failure
+    reader.wait_for_payload(reading)
+    reader.wait_for_payload(alert)
+    assert reader.publish("streetwatch/gw4/lamp/L1").value == NOT_AUTHORIZED
+    assert reader.publish("streetwatch/alerts/z1/red").value == NOT_AUTHORIZED
+    assert alerter.publish("streetwatch/gw4/lamp/L1").value == NOT_AUTHORIZED
+
+
+def test_acl_file_has_a_block_per_service_account(mosquitto) -> None:  # noqa: ANN001
+    account = mosquitto.new_ingest_account("acl-file")
+    lines = mosquitto.server.paths.acl.read_text().splitlines()
+
+    assert lines[lines.index(f"user {account}") + 1] == "topic read streetwatch/#"
+    assert f"user {INGEST_USER}" in lines and f"user {RULES_USER}" in lines
+    assert not any(line.startswith("user gw") for line in lines)
 
 
 def test_reserved_or_malformed_gateway_ids_are_refused(mosquitto) -> None:  # noqa: ANN001

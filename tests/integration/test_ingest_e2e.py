@@ -74,7 +74,12 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(e2e):
     assert at_kill < sum(expected.values()), "the kill must happen mid-stream"
     e2e.ingester.start()
     wait_for(lambda: stored(e2e.influx) == expected, 180, f"InfluxDB to hold {expected}", every_s=0.5)
+    assert e2e.ingester.stop() == 0  # the stream is quiet now: nothing more can arrive
+    assert stored(e2e.influx) == expected, "a late redelivery must not add a duplicate"
     assert_each_device_once_per_round(e2e.influx, lamps=2000, rounds=5)
+    final = e2e.ingester.events("ingest.stats")[-1]
+    assert final["redelivered"] > 0, "the kill must land between receipt and ack (else this " \
+        "test proves nothing about redelivery)"
 
 
 def test_influxdb_down_for_20_s_mid_stream_loses_nothing(e2e, fresh_influxd):

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from streetwatch.errors import ConfigError, ServiceError
 from streetwatch.services import (
     ensure_gateways,
+    ensure_service_accounts,
     local_influxd,
     local_mosquitto,
     mqtt_url_for,
@@ -27,7 +28,7 @@ from streetwatch.services import (
 )
 from streetwatch.services.cli import services_app
 from streetwatch.services.process import free_port, pid_alive, port_is_open
-from streetwatch.settings import INGEST_USER, Settings
+from streetwatch.settings import INGEST_USER, Settings, ingest_account, rules_account
 
 TIMEOUT_S = 10.0
 
@@ -167,6 +168,8 @@ def test_external_services_are_reported_not_started(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="external broker"):
         ensure_gateways(settings, ["gw1"])
+    with pytest.raises(ConfigError, match="external broker"):
+        ensure_service_accounts(settings, [ingest_account("b")])
 
 
 def test_missing_binary_is_a_clear_error(local_settings: Settings) -> None:
@@ -193,6 +196,19 @@ def test_ensure_gateways_applies_to_the_running_broker(local_settings: Settings)
     assert mqtt_login_ok(local_settings, "lamp-gw.07")
     with pytest.raises(ConfigError, match="reserved"):
         ensure_gateways(local_settings, ["alerts"])
+
+
+def test_ensure_service_accounts_applies_to_the_running_broker(local_settings: Settings) -> None:
+    services_up(local_settings)
+    accounts = [ingest_account("ingest-2"), rules_account("r2")]
+    passwords = ensure_service_accounts(local_settings, accounts)
+
+    assert set(passwords) == set(accounts)
+    assert all(mqtt_login_ok(local_settings, account) for account in accounts)
+    acl = local_mosquitto(local_settings).paths.acl.read_text().splitlines()
+    assert all(f"user {account}" in acl for account in accounts)
+    with pytest.raises(ConfigError, match="not a service account"):
+        ensure_service_accounts(local_settings, ["gw1"])
 
 
 def test_cli_up_status_down(local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,6 +60,9 @@ def write_broker_files(root: Path, port: int) -> Path:
         f"acl_file {acl}",
         "max_inflight_messages 1000",
         "max_queued_messages 100000",
+        # As the generated config: one connection per account, so a simulator that opened two
+        # connections for one gateway would knock itself off here too.
+        "use_username_as_clientid true",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

@@ -1,10 +1,10 @@
-"""BatchQueue (size/time batching with a fake clock) and RejectClock, without threads racing."""
+"""BatchQueue (size/time batching with a fake clock) and SeriesClock, without threads racing."""
 
 import threading
 
 from ingest.batching import AckToken, BatchQueue
 from ingest.validation import MessageOutcome, RejectRecord
-from ingest.writer import RejectClock
+from ingest.writer import SeriesClock
 
 
 class FakeClock:
@@ -64,11 +64,11 @@ def test_take_blocks_until_another_thread_fills_the_batch():
 
 
 def test_reject_clock_never_repeats_a_timestamp_per_series():
-    clock = RejectClock()
-    stamps = [clock.next("schema", "gw1", 1000) for _ in range(3)]
+    clock = SeriesClock()
+    stamps = [clock.next(("schema", "gw1"), 1000) for _ in range(3)]
     assert stamps == [1000, 1001, 1002]
-    assert clock.next("schema", "gw2", 1000) == 1000
-    assert clock.next("schema", "gw1", 5000) == 5000
+    assert clock.next(("schema", "gw2"), 1000) == 1000
+    assert clock.next(("schema", "gw1"), 5000) == 5000
 
 
 def test_a_lone_message_is_handed_out_after_max_wait_by_a_waiting_writer():

@@ -26,6 +26,9 @@ from streetwatch.topics import (
         ("2023-11-14T22:13:20Z", 1_700_000_000_000),
         ("2023-11-14T22:13:20.123Z", 1_700_000_000_123),
         ("2023-11-15T06:13:20+08:00", 1_700_000_000_000),
+        ("2023-11-14T16:43:20-05:30", 1_700_000_000_000),
+        ("2023-11-14t22:13:20.123456789z", 1_700_000_000_123),  # s.5.6: t, z, any fraction
+        ("1969-12-31T23:59:59.999Z", -1),  # parsed; the schema's bound makes it out_of_range
         (1_700_000_000_000, 1_700_000_000_000),
     ],
 )
@@ -34,7 +37,17 @@ def test_timestamps_rfc3339_with_zone_or_epoch_ms(text, expected_ms):
 
 
 @pytest.mark.parametrize(
-    "bad", ["2023-11-14T22:13:20", "2023-11-14", "yesterday", True, 1.7e12, None, "x" * 100]
+    "bad",
+    [
+        "2023-11-14T22:13:20", "2023-11-14", "yesterday", True, 1.7e12, None, "x" * 100,
+        # ISO 8601 forms that are not RFC 3339 (Python's fromisoformat takes every one of them)
+        "2023-W46-2T22:13:20Z", "20231114T221320Z", "2023-11-14T22:13:20,123Z",
+        "2023-11-14T22:13:20+00:00:00", "2023-11-14T22Z", "2023-11-14 22:13:20Z",
+        "2023-11-14T22:13Z", "+2023-11-14T22:13:20Z",
+        # impossible fields, non-ASCII digits, offsets out of range
+        "2023-02-30T22:13:20Z", "2023-11-14T24:00:00Z", "2023-11-14T22:13:60Z",
+        "2023-11-14T22:13:20+24:00", "2023-11-14T22:13:20+05:60", "\u0662023-11-14T22:13:20Z",
+    ],
 )
 def test_timestamps_rejected(bad):
     with pytest.raises(ValueError):

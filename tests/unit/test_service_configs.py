@@ -15,7 +15,9 @@ from streetwatch.services.credentials import (
     CredentialStore,
     mosquitto_password_line,
     password_line_matches,
+    service_role,
     validate_gateway_id,
+    validate_username,
 )
 from streetwatch.services.influxd import InfluxdPaths, render_influxd_conf
 from streetwatch.services.mosquitto import (
@@ -25,7 +27,13 @@ from streetwatch.services.mosquitto import (
     render_password_file,
 )
 from streetwatch.services.process import log_tail, require_binary, wait_until
-from streetwatch.settings import INGEST_USER, RULES_USER, Settings
+from streetwatch.settings import (
+    INGEST_USER,
+    RULES_USER,
+    Settings,
+    ingest_account,
+    rules_account,
+)
 
 STATE = Path("/srv/sw-state")
 
@@ -54,6 +62,7 @@ def mosquitto_conf_lines() -> list[str]:
         "max_queued_bytes 0",
         "max_inflight_messages 777",
         "max_packet_size 2097152",
+        "use_username_as_clientid true",
         "log_dest file /srv/sw-state/mosquitto/mosquitto.log",
         "log_type information",
     ],
@@ -74,9 +83,18 @@ def test_mosquitto_conf_explains_the_zero_loss_traps() -> None:
     assert "DROPS" in comments
 
 
+def test_mosquitto_conf_explains_why_client_ids_are_usernames() -> None:
+    comments = "\n".join(line for line in mosquitto_conf_lines() if line.startswith("#"))
+    assert "use_username_as_clientid" in comments
+    assert "streetwatch-ingest" in comments and "2,005" in comments
+
+
+def acl_lines(usernames: list[str]) -> list[str]:
+    return [line for line in render_acl(usernames).splitlines() if line and not line.startswith("#")]
+
+
 def test_acl_lines_and_pattern_first() -> None:
-    lines = [line for line in render_acl().splitlines() if line and not line.startswith("#")]
-    assert lines == [
+    assert acl_lines(["gw1", RULES_USER, INGEST_USER, "gw2"]) == [
         "pattern write streetwatch/%u/#",
         f"user {INGEST_USER}",
         "topic read streetwatch/#",
@@ -84,6 +102,55 @@ def test_acl_lines_and_pattern_first() -> None:
         "topic read streetwatch/#",
         "topic write streetwatch/alerts/#",
     ]
+
+
+def test_acl_has_a_block_per_service_instance_and_none_for_gateways() -> None:
+    accounts = [ingest_account("b"), "gw1", ingest_account("a"), INGEST_USER, rules_account("r1")]
+    assert acl_lines(accounts) == [
+        "pattern write streetwatch/%u/#",
+        f"user {INGEST_USER}",
+        "topic read streetwatch/#",
+        "user ingest.a@streetwatch",
+        "topic read streetwatch/#",
+        "user ingest.b@streetwatch",
+        "topic read streetwatch/#",
+        "user rules.r1@streetwatch",
+        "topic read streetwatch/#",
+        "topic write streetwatch/alerts/#",
+    ]
+    assert acl_lines([]) == ["pattern write streetwatch/%u/#"]
+
+
+@pytest.mark.parametrize(
+    ("instance", "ingest", "rules"),
+    [
+        (None, INGEST_USER, RULES_USER),
+        ("a", "ingest.a@streetwatch", "rules.a@streetwatch"),
+        ("Ing_2-b", "ingest.Ing_2-b@streetwatch", "rules.Ing_2-b@streetwatch"),
+        ("x" * 48, f"ingest.{'x' * 48}@streetwatch", f"rules.{'x' * 48}@streetwatch"),
+    ],
+)
+def test_service_accounts_of_instances(instance: str | None, ingest: str, rules: str) -> None:
+    assert (ingest_account(instance), rules_account(instance)) == (ingest, rules)
+    assert (service_role(ingest), service_role(rules)) == ("ingest", "rules")
+    assert validate_username(ingest) == ingest and validate_username(rules) == rules
+
+
+@pytest.mark.parametrize("instance", ["", "x" * 49, "a.b", "a@b", "a/b", "a+", "#", "é", "a b"])
+def test_invalid_service_instances_are_refused(instance: str) -> None:
+    with pytest.raises(ConfigError, match="service instance"):
+        ingest_account(instance)
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["ingest.@streetwatch", "ingest.a.b@streetwatch", "admin@streetwatch", "ingest@elsewhere",
+     f"ingest.{'x' * 49}@streetwatch", "rules.a@streetwatch.evil", "Ingest@streetwatch"],
+)
+def test_lookalike_service_accounts_are_not_usernames(username: str) -> None:
+    assert service_role(username) is None
+    with pytest.raises(ConfigError, match="invalid gateway id"):
+        validate_username(username)
 
 
 def test_influxd_conf_values() -> None:
