@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest.validation import MessageOutcome, RejectRecord
+from streetwatch.validation import MessageOutcome, RejectRecord
 
 # What a line or a reject costs in memory beyond its characters (CPython str header, list slot).
 ITEM_OVERHEAD_BYTES = 64

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.validation import RejectRecord
+from streetwatch.validation import RejectRecord
 
 
 class DeadLetterFile:

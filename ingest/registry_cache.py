@@ -12,8 +12,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
-from ingest.validation import KnownDevice
 from streetwatch.logs import log_event
+from streetwatch.validation import KnownDevice
 
 log = logging.getLogger("streetwatch.ingest")
 

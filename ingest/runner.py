@@ -28,18 +28,18 @@ from ingest.batching import AckToken, BatchQueue
 from ingest.dead_letter import DeadLetterFile
 from ingest.metrics import IngestMetrics
 from ingest.registry_cache import DeviceDirectory
-from ingest.validation import (
-    Limits,
-    RejectRecord,
-    internal_error_outcome,
-    process_message,
-)
 from ingest.writer import BatchWriter, SeriesClock
 from streetwatch.errors import ConfigError, InfluxAuthError, StreetwatchError
 from streetwatch.influx import InfluxClient
 from streetwatch.logs import log_event
 from streetwatch.settings import DEFAULT_INGEST_CLIENT_ID, MqttEndpoint, Settings
 from streetwatch.topics import SUBSCRIPTION, gateway_of
+from streetwatch.validation import (
+    Limits,
+    RejectRecord,
+    internal_error_outcome,
+    process_message,
+)
 
 log = logging.getLogger("streetwatch.ingest")
 

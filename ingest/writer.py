@@ -24,11 +24,11 @@ from typing import Protocol
 
 from ingest.batching import AckToken, Batch, BatchQueue
 from ingest.dead_letter import DeadLetterFile
-from ingest.validation import RejectRecord
 from streetwatch.errors import InfluxRejected, InfluxUnavailable
 from streetwatch.influx import MAX_LINES_PER_REQUEST, InfluxClient
 from streetwatch.lineproto import reject_line
 from streetwatch.logs import log_event
+from streetwatch.validation import RejectRecord
 
 log = logging.getLogger("streetwatch.ingest")
 

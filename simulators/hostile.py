@@ -1,7 +1,8 @@
 """Seeded hostile MQTT traffic from one gateway, each message labelled with its outcome by construction.
 
-The fuzz tests drive this through `ingest.validation.process_message` (tests/unit/test_hostile.py)
-and through the real ingester (tests/integration/test_ingest_fuzz.py) and count: every reading and
+The fuzz tests drive this through `streetwatch.validation.process_message`
+(tests/unit/test_hostile.py) and through the real ingester (tests/integration/test_ingest_fuzz.py)
+and count: every reading and
 batch item must end stored or rejected with the reason written on its label. A label comes from
 what the case was built to be, read against the wire contract (docs/wire-contract.md, DESIGN s.3),
 never from running the ingester: invalid UTF-8 -> `bad_encoding`, a `ts` of 313 digits ->

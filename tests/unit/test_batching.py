@@ -3,8 +3,8 @@
 import threading
 
 from ingest.batching import AckToken, BatchQueue
-from ingest.validation import MessageOutcome, RejectRecord
 from ingest.writer import SeriesClock
+from streetwatch.validation import MessageOutcome, RejectRecord
 
 
 class FakeClock:

@@ -12,7 +12,6 @@ from datetime import datetime
 
 import pytest
 
-from ingest.validation import REJECT_REASONS, process_message
 from simulators import hostile
 from simulators.hostile import (
     MAX_TS_MS,
@@ -26,6 +25,7 @@ from simulators.hostile import (
 )
 from streetwatch.registry.store import DeviceInfo
 from streetwatch.schemas import parse_timestamp_ms
+from streetwatch.validation import REJECT_REASONS, process_message
 
 SEED = 1313
 COUNT = 5_000

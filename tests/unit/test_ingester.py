@@ -19,10 +19,10 @@ import ingest.runner as runner
 from ingest.dead_letter import DeadLetterFile, read_dead_letters
 from ingest.registry_cache import DeviceDirectory
 from ingest.runner import IngestConfig, Ingester, IngestFatal, check_ingest_settings
-from ingest.validation import Limits
 from streetwatch.errors import ConfigError
 from streetwatch.registry.store import DeviceInfo
 from streetwatch.settings import MqttEndpoint, Settings
+from streetwatch.validation import Limits
 
 from fake_influx import FakeInflux
 

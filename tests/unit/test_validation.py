@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.validation import REJECT_REASONS, Limits, process_message
+from streetwatch.validation import REJECT_REASONS, Limits, process_message
 
 from wire_cases import MALFORMED, SPOOF_LAMP
 

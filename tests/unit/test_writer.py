@@ -14,9 +14,9 @@ import pytest
 
 from ingest.batching import AckToken, BatchQueue
 from ingest.dead_letter import DeadLetterFile, read_dead_letters
-from ingest.validation import MessageOutcome, RejectRecord
 from ingest.writer import BatchWriter
 from streetwatch.errors import InfluxAuthError, InfluxRejected
+from streetwatch.validation import MessageOutcome, RejectRecord
 
 from fake_influx import FakeInflux
 

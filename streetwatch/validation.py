@@ -1,6 +1,7 @@
 """Pure message validation: (topic, payload, now, registry) -> lines to store and rejects with reasons.
 
-No I/O here: the MQTT and InfluxDB edges live in `ingest.runner` and `ingest.writer`. Every input,
+Shared by the ingester and the rule runner, so it lives in the kernel (DESIGN s.2: no sideways
+imports). No I/O here: the MQTT and InfluxDB edges live in `ingest.runner` and `ingest.writer`. Every input,
 however hostile, ends as stored lines, reject records, or (alert topics) nothing to do; this module
 never raises on input.
 """

@@ -1,0 +1,1 @@
+"""Alerts shared by the rule engine (which raises them) and the API (where crews work them)."""
