@@ -11,17 +11,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
+from streetwatch.alerts.model import LAMP_ALERT_KINDS, SEVERITIES
 from streetwatch.errors import ConfigError
+from streetwatch.fixed_schedule import parse_fixed_schedule
+from streetwatch.schemas import ID_PATTERN
 
 CONFIG_ENV = "STREETWATCH_CONFIG"
 DEFAULT_INGEST_CLIENT_ID = "streetwatch-ingest"
@@ -98,6 +104,10 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+Seconds = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 class Settings(BaseSettings):
     """Every knob of every Streetwatch process."""
 
@@ -151,6 +161,106 @@ class Settings(BaseSettings):
     # Logging.
     log_level: str = "INFO"
 
+    # Rules: where the town is and when lamps must be lit (DESIGN s.5). Dusk and dawn are civil
+    # twilight at these coordinates in this IANA zone; a zone in `zone_schedules` uses fixed
+    # local times "HH:MM-HH:MM" instead. The grace is taken off each end of the lights-on period.
+    town_latitude: float = Field(31.2304, ge=-90.0, le=90.0)
+    town_longitude: float = Field(121.4737, ge=-180.0, le=180.0)
+    town_timezone: str = "Asia/Shanghai"
+    lights_on_grace_s: int = Field(900, ge=0, le=3 * 3600)
+    zone_schedules: dict[str, str] = {}
+
+    # Lighting rate: target per zone (default for all), in (0, 1].
+    lighting_target: Fraction = 0.99
+    zone_targets: dict[str, Fraction] = {}
+
+    # Lamp alerts: how long a condition holds before it is raised (and cleared).
+    stale_after_s: Seconds = 900
+    lamp_out_after_s: Seconds = 600
+    day_burner_after_s: Seconds = 1800
+    cycling_changes: int = Field(4, ge=2)
+    cycling_window_s: Seconds = 1800
+    lamp_silent_after_s: Seconds = 1800
+    cabinet_down_fraction: Fraction = 0.5
+    zone_below_target_after_s: Seconds = 900
+    zone_below_target_clear_s: Seconds = 900
+
+    # Alert deadlines per severity (red is the most urgent), and per-kind overrides.
+    deadline_red_s: Seconds = 86400
+    deadline_yellow_s: Seconds = 259200
+    deadline_blue_s: Seconds = 604800
+    alert_severity_overrides: dict[str, str] = {}
+    alert_deadline_overrides_s: dict[str, Seconds] = {}
+
+    # Rule runner: tick period, webhook URLs (may hold tokens: SecretStr, never logged), and the
+    # Prometheus /metrics port (0 turns it off).
+    rules_every_s: Seconds = 60
+    alert_webhooks: list[SecretStr] = []
+    rules_metrics_port: int = Field(9642, ge=0, le=65535)
+
+    @field_validator("town_timezone")
+    @classmethod
+    def _iana_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone name (e.g. 'Asia/Shanghai', "
+                             "'Europe/Berlin')") from None
+        return name
+
+    @field_validator("zone_schedules")
+    @classmethod
+    def _fixed_schedules(cls, schedules: dict[str, str]) -> dict[str, str]:
+        for zone, text in schedules.items():
+            _check_zone(zone)
+            try:
+                parse_fixed_schedule(text)
+            except ValueError as exc:
+                raise ValueError(f"zone {zone!r}: {exc}") from None
+        return schedules
+
+    @field_validator("zone_targets")
+    @classmethod
+    def _zone_keys(cls, targets: dict[str, float]) -> dict[str, float]:
+        for zone in targets:
+            _check_zone(zone)
+        return targets
+
+    @field_validator("alert_severity_overrides")
+    @classmethod
+    def _severities(cls, overrides: dict[str, str]) -> dict[str, str]:
+        for kind, severity in overrides.items():
+            _check_kind(kind)
+            if severity not in SEVERITIES:
+                raise ValueError(f"kind {kind!r}: severity {severity!r} is not one of "
+                                 f"{', '.join(SEVERITIES)}")
+        return overrides
+
+    @field_validator("alert_deadline_overrides_s")
+    @classmethod
+    def _deadline_kinds(cls, overrides: dict[str, int]) -> dict[str, int]:
+        for kind in overrides:
+            _check_kind(kind)
+        return overrides
+
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _webhook_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        for index, url in enumerate(urls):
+            parts = urlsplit(url.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"entry {index} must be an http:// or https:// URL with a host "
+                                 "(its value is not shown: it may hold a token)")
+        return urls
+
+    @model_validator(mode="after")
+    def _deadlines_by_urgency(self) -> Settings:
+        if not self.deadline_red_s <= self.deadline_yellow_s <= self.deadline_blue_s:
+            raise ValueError("deadlines must follow urgency: deadline_red_s <= deadline_yellow_s "
+                             f"<= deadline_blue_s (got {self.deadline_red_s}, "
+                             f"{self.deadline_yellow_s}, {self.deadline_blue_s})")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -194,6 +304,16 @@ class Settings(BaseSettings):
         return ep
 
 
+def _check_zone(zone: str) -> None:
+    if not re.fullmatch(ID_PATTERN, zone):
+        raise ValueError(f"zone {zone!r} is not a zone id ({ID_PATTERN})")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in LAMP_ALERT_KINDS:
+        raise ValueError(f"{kind!r} is not an alert kind (one of {', '.join(LAMP_ALERT_KINDS)})")
+
+
 def _config_file() -> Path | None:
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
@@ -206,8 +326,30 @@ def _config_file() -> Path | None:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from (in order of precedence) overrides, environment, TOML file, defaults."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build settings from (in order of precedence) overrides, environment, TOML file, defaults.
+
+    Invalid values raise ConfigError naming each setting, its variable and what is wrong; the
+    values themselves are left out of the message (a webhook URL or a password may be one)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"{exc} (dict and list settings from the environment are JSON, e.g. "
+                          """STREETWATCH_ZONE_TARGETS='{"Z01": 0.98}')""") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per invalid setting: `name (STREETWATCH_NAME): problem`, without input values."""
+    lines = ["invalid settings:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        name = loc[0] if loc else "settings"
+        where = f"{name} (STREETWATCH_{name.upper()})" if loc else name
+        detail = f" [{'.'.join(loc[1:])}]" if len(loc) > 1 else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {where}{detail}: {message}")
+    return "\n".join(lines)
 
 
 __all__ = [
@@ -216,6 +358,7 @@ __all__ = [
     "SERVICE_INSTANCE_PATTERN",
     "MqttEndpoint",
     "Settings",
+    "describe_errors",
     "ingest_account",
     "load_settings",
     "parse_mqtt_url",
