@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +25,25 @@ from streetwatch.errors import ConfigError
 from streetwatch.logs import log_event
 from streetwatch.registry.models import DEVICE_ID_PATTERN, ID_LENGTH
 from streetwatch.registry.store import UpsertCounts, upsert_devices
+from streetwatch.registry.timestamps import datetime_from_ms
+from streetwatch.schemas import parse_timestamp_ms
 
 COLUMNS = (
     "kind", "id", "gateway", "zone", "road", "position", "cabinet",
     "lat", "lon", "depth_cm", "overflow_cm", "downstream",
+    "in_service", "out_of_service_from", "out_of_service_until",
 )  # fmt: skip
 REQUIRED_COLUMNS = ("kind", "id", "gateway", "zone")
 # Optional columns each kind may fill; a value in any other optional column is a mistake.
 KIND_COLUMNS: dict[str, frozenset[str]] = {
-    "lamp": frozenset({"road", "position", "cabinet", "lat", "lon"}),
+    "lamp": frozenset({"road", "position", "cabinet", "lat", "lon", "in_service",
+                       "out_of_service_from", "out_of_service_until"}),
     "drain": frozenset({"depth_cm", "overflow_cm", "downstream", "lat", "lon"}),
     "rain": frozenset({"lat", "lon"}),
 }
 _NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?")
 _POSITION = re.compile(r"[0-9]{1,9}")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _SHOWN_CHARS = 40
 
 _log = logging.getLogger(__name__)
@@ -211,7 +217,17 @@ class _RowCells:
         if position is not None and not self.cells.get("road"):
             self.problems.append("position needs a road")
         return {"road": road, "position_on_road": position,
-                "cabinet": self.identifier("cabinet", required=False)}
+                "cabinet": self.identifier("cabinet", required=False),
+                "in_service": self.boolean("in_service", default=True),
+                **self.service_window()}
+
+    def service_window(self) -> dict[str, datetime | None]:
+        """The planned-works window [from, until); either end may be open, not both reversed."""
+        start = self.timestamp("out_of_service_from")
+        end = self.timestamp("out_of_service_until")
+        if start is not None and end is not None and end <= start:
+            self.problems.append("out_of_service_until must be later than out_of_service_from")
+        return {"out_of_service_from": start, "out_of_service_until": end}
 
     def drain_columns(self) -> dict[str, Any]:
         depth_cm = self.number("depth_cm", 0.0, math.inf)
@@ -263,6 +279,28 @@ class _RowCells:
             return int(value)
         self.problems.append(f"position {_show(value)} must be a whole number >= 0")
         return None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        """true/false, 1/0 or yes/no (any case); empty means `default`."""
+        value = self.cells.get(name, "")
+        if not value:
+            return default
+        if value.lower() in _BOOLEANS:
+            return _BOOLEANS[value.lower()]
+        self.problems.append(f"{name} {_show(value)} must be true or false (or 1/0, yes/no)")
+        return default
+
+    def timestamp(self, name: str) -> datetime | None:
+        """An RFC 3339 date-time with a zone (`2026-03-01T08:00:00+01:00`); empty means none."""
+        value = self.cells.get(name, "")
+        if not value:
+            return None
+        try:
+            return datetime_from_ms(parse_timestamp_ms(value))
+        except (ValueError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
+            self.problems.append(f"{name} {_show(value)} must be an RFC 3339 date-time with a "
+                                 f"zone, like 2026-03-01T08:00:00Z or 2026-03-01T09:00:00+01:00")
+            return None
 
     def number(self, name: str, low: float, high: float) -> float | None:
         """A finite decimal number in [low, high]; empty means unknown (None)."""

@@ -1,21 +1,36 @@
-"""SQLAlchemy 2 models of the device registry: what each device is, where it is, who serves it.
+"""SQLAlchemy 2 models of the registry database: devices, and the alerts crews work on.
 
-The migration in `migrations/versions` is the source of truth for the schema; these classes must
-match it (an integration test compares them).
+The migrations in `migrations/versions` are the source of truth for the schema; these classes must
+match them (an integration test compares them).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
-from sqlalchemy import Double, MetaData, String
+from sqlalchemy import (
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from streetwatch.registry.timestamps import UtcDateTime
 from streetwatch.schemas import ID_PATTERN
 
 # Device, gateway, zone and cabinet ids: the MQTT topic alphabet of DESIGN.md section 3.
 DEVICE_ID_PATTERN = re.compile(ID_PATTERN)  # the wire contract's id rule (schemas.py)
 ID_LENGTH = 64
+SUBJECT_LENGTH = 200  # `road:<road>:<position>` with a 64-character road fits with room to spare
+KIND_LENGTH = 32
+ACTOR_LENGTH = 64  # "rules", "cli" or a crew name
 # Floats are 64-bit (Python float); spelled out because SQLAlchemy 2.0 and 2.1 map `float` apart.
 
 # Stable constraint and index names, identical on SQLite and PostgreSQL, so later migrations can
@@ -48,6 +63,11 @@ class Lamp(Base):
     cabinet: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     lat: Mapped[float | None] = mapped_column(Double)
     lon: Mapped[float | None] = mapped_column(Double)
+    # Out of service lamps are not expected to light (lighting rate); a planned-works window
+    # takes a lamp out for [from, until); either end may be open.
+    in_service: Mapped[bool] = mapped_column(default=True, server_default=true())
+    out_of_service_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Drain(Base):
@@ -80,4 +100,104 @@ class RainGauge(Base):
     lon: Mapped[float | None] = mapped_column(Double)
 
 
-__all__ = ["DEVICE_ID_PATTERN", "ID_LENGTH", "Base", "Drain", "Lamp", "RainGauge"]
+_OPEN_ALERT = text("resolved_at IS NULL")
+_UNDELIVERED = text("delivered_at IS NULL")
+
+
+class Alert(Base):
+    """One alert from raise to resolve; at most one open per (subject, kind), by a unique index.
+
+    `devices` is a JSON list of device ids; `road` .. `lon` say where the crew goes.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint("severity IN ('red', 'yellow', 'blue')", name="severity"),
+        CheckConstraint("state IN ('raised', 'acknowledged', 'resolved')", name="state"),
+        # A resolved alert leaves the index, so a recurrence is a new row with a new id.
+        Index("uq_alerts_open_subject_kind", "subject", "kind", unique=True,
+              sqlite_where=_OPEN_ALERT, postgresql_where=_OPEN_ALERT),
+        Index("ix_alerts_open_zone", "zone", sqlite_where=_OPEN_ALERT,
+              postgresql_where=_OPEN_ALERT),
+        Index("ix_alerts_zone", "zone"),
+        {"sqlite_autoincrement": True},  # ids are what crews quote: never reuse one
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(KIND_LENGTH))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_LENGTH))
+    zone: Mapped[str] = mapped_column(String(ID_LENGTH))
+    severity: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    devices: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    road: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    position_on_road: Mapped[int | None]
+    lat: Mapped[float | None] = mapped_column(Double)
+    lon: Mapped[float | None] = mapped_column(Double)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seen_count: Mapped[int]
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    overdue: Mapped[bool]
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
+    resolve_note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertHistory(Base):
+    """One change of an alert: what happened, who did it, when, and the severity after it."""
+
+    __tablename__ = "alert_history"
+    __table_args__ = (
+        CheckConstraint("event IN ('raised', 'repeated', 'acknowledged', 'resolved', "
+                        "'overdue', 'escalated')", name="event"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    event: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    severity: Mapped[str] = mapped_column(String(8))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOutbox(Base):
+    """One alert event waiting for (or done with) delivery to one webhook target.
+
+    Written in the transaction of the change it announces, so no change goes unannounced and no
+    announcement tells of a change that was rolled back.
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        Index("ix_alert_outbox_due", "next_attempt_at", sqlite_where=_UNDELIVERED,
+              postgresql_where=_UNDELIVERED),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    target: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = [
+    "ACTOR_LENGTH",
+    "DEVICE_ID_PATTERN",
+    "ID_LENGTH",
+    "SUBJECT_LENGTH",
+    "Alert",
+    "AlertHistory",
+    "AlertOutbox",
+    "Base",
+    "Drain",
+    "Lamp",
+    "RainGauge",
+]

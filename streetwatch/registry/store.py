@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from streetwatch.errors import ConfigError
 from streetwatch.logs import log_event
 from streetwatch.registry.models import Drain, Lamp, RainGauge
+from streetwatch.registry.timestamps import ms_from_datetime
 
 DeviceKind = Literal["lamp", "drain", "rain"]
 UPSERT_CHUNK_ROWS = 5_000
@@ -36,6 +37,26 @@ class DeviceInfo:
     gateway: str
     zone: str
     road: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LampRecord:
+    """A lamp as the rule engine sees it: where it is, and whether it should light at all.
+
+    The out-of-service window is [from, until) in epoch ms; either end may be open (None).
+    """
+
+    id: str
+    gateway: str
+    zone: str
+    road: str | None
+    position_on_road: int | None
+    cabinet: str | None
+    lat: float | None
+    lon: float | None
+    in_service: bool
+    out_of_service_from_ms: int | None
+    out_of_service_until_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,17 @@ def load_device_index(engine: Engine) -> dict[tuple[str, str], DeviceInfo]:
     return index
 
 
+def load_lamps(engine: Engine) -> list[LampRecord]:
+    """Every registered lamp, sorted by id, in one query (the rule engine's lamp list)."""
+    columns = (Lamp.id, Lamp.gateway, Lamp.zone, Lamp.road, Lamp.position_on_road, Lamp.cabinet,
+               Lamp.lat, Lamp.lon, Lamp.in_service, Lamp.out_of_service_from,
+               Lamp.out_of_service_until)
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).order_by(Lamp.id)).all()
+    return [LampRecord(*row[:9], ms_from_datetime(row[9]), ms_from_datetime(row[10]))
+            for row in rows]
+
+
 # Writing ------------------------------------------------------------------------------------------
 def upsert_devices(
     engine: Engine,
@@ -123,7 +155,8 @@ def upsert_devices(
     """Insert or update devices by id, all in one transaction (all or nothing), in chunks.
 
     Each dict holds column values of its model (`id`, `gateway`, `zone`, ...); a column missing
-    from a dict is written as NULL. When one id appears twice in a list, the last one wins.
+    from a dict is written as its default (`in_service`: true), or NULL when it has none. When
+    one id appears twice in a list, the last one wins.
     """
     tables: list[tuple[Table, Sequence[dict[str, Any]]]] = [
         (Lamp.__table__, lamps),  # type: ignore[list-item]
@@ -159,15 +192,23 @@ def _upsert_table(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
 
 
 def _complete_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with every column present (None when absent), deduplicated by id (last wins).
+    """Rows with every column present (its default, else None, when absent), deduplicated by id
+    (last wins).
 
     Deduplication matters: PostgreSQL refuses to update one row twice in one statement.
     """
     unknown = {key for row in rows for key in row} - set(table.columns.keys())
     if unknown:
         raise ValueError(f"unknown {table.name} columns: {sorted(unknown)}")
-    by_id = {row["id"]: {name: row.get(name) for name in table.columns.keys()} for row in rows}
+    defaults = _scalar_defaults(table)
+    by_id = {row["id"]: {**defaults, **row} for row in rows}
     return list(by_id.values())
+
+
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    """Each column's Python-side scalar default, None for columns without one."""
+    return {column.name: column.default.arg if column.default is not None
+            and column.default.is_scalar else None for column in table.columns}
 
 
 def _upsert_statement(conn: Connection, table: Table) -> Any:
@@ -190,8 +231,10 @@ def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, An
 __all__ = [
     "DeviceInfo",
     "DeviceKind",
+    "LampRecord",
     "UpsertCounts",
     "load_device_index",
+    "load_lamps",
     "make_engine",
     "parse_sql_url",
     "upsert_devices",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
@@ -23,12 +24,20 @@ from streetwatch.registry import migrate, store
 from streetwatch.registry.cli import db_app, devices_app
 from streetwatch.registry.csv_import import COLUMNS, import_devices_csv
 from streetwatch.registry.models import Base, Drain, Lamp, RainGauge
-from streetwatch.registry.store import DeviceInfo, load_device_index, make_engine, upsert_devices
+from streetwatch.registry.store import (
+    DeviceInfo,
+    LampRecord,
+    load_device_index,
+    load_lamps,
+    make_engine,
+    upsert_devices,
+)
 
 POSTGRES_URL = os.environ.get(
     "STREETWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-HEADER = ",".join(COLUMNS)
+HEADER = ",".join(COLUMNS[:12])  # device columns; the lamp service columns are optional
+HEAD = migrate.head_revision()
 GOOD_CSV = f"""{HEADER}
 lamp,L1,gw1,north,Main St,1,C1,52.37,4.89,,,
 lamp,L2,gw1,north,Main St,2,C1,52.38,4.89,,,
@@ -101,15 +110,16 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0001"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0002"
 
-    assert migrate.current_revision(sql_url) == "0001"
+    assert migrate.current_revision(sql_url) == "0002"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {"lamps", "drains", "rain_gauges", "alembic_version"} <= tables
+    assert {"lamps", "drains", "rain_gauges", "alerts", "alert_history", "alert_outbox",
+            "alembic_version"} <= tables
 
 
 def test_upgrade_twice_is_a_no_op(sql_url: str) -> None:
@@ -118,7 +128,7 @@ def test_upgrade_twice_is_a_no_op(sql_url: str) -> None:
     try:
         upsert_devices(engine, [{"id": "L1", "gateway": "g", "zone": "z"}], [], [])
         migrate.upgrade(sql_url)
-        assert migrate.current_revision(sql_url) == "0001"
+        assert migrate.current_revision(sql_url) == HEAD
         assert table_counts(engine) == (1, 0, 0)
     finally:
         engine.dispose()
@@ -142,6 +152,41 @@ def test_migration_matches_the_models(engine: Engine) -> None:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
 
     assert differences == []
+
+
+def test_upgrade_from_0001_keeps_lamps_and_puts_them_in_service(sql_url: str) -> None:
+    migrate.upgrade(sql_url, "0001")
+    engine = make_engine(sql_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO lamps (id, gateway, zone, road, position_on_road) "
+                              "VALUES ('L2', 'gw1', 'north', 'Main St', 2), "
+                              "('L1', 'gw1', 'north', NULL, NULL)"))
+
+        assert migrate.upgrade(sql_url) == HEAD
+
+        assert load_lamps(engine) == [
+            LampRecord("L1", "gw1", "north", None, None, None, None, None, True, None, None),
+            LampRecord("L2", "gw1", "north", "Main St", 2, None, None, None, True, None, None),
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0001_and_upgrade_again(sql_url: str) -> None:
+    migrate.upgrade(sql_url)
+    engine = make_engine(sql_url)
+    try:
+        upsert_devices(engine, [{"id": "L1", "gateway": "g", "zone": "z", "in_service": False}],
+                       [], [])
+
+        command.downgrade(migrate.alembic_config(sql_url), "0001")
+        assert "alerts" not in inspect(engine).get_table_names()
+        migrate.upgrade(sql_url)
+
+        assert [lamp.in_service for lamp in load_lamps(engine)] == [True]
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_engine_has_foreign_keys_and_wal(tmp_path: Path) -> None:
@@ -179,7 +224,9 @@ def test_imported_columns_are_stored(engine: Engine, tmp_path: Path) -> None:
         lamp = conn.execute(select(Lamp.__table__).where(Lamp.id == "L2")).one()._asdict()
         drain = conn.execute(select(Drain.__table__).where(Drain.id == "D1")).one()._asdict()
     assert lamp == {"id": "L2", "gateway": "gw1", "zone": "north", "road": "Main St",
-                    "position_on_road": 2, "cabinet": "C1", "lat": 52.38, "lon": 4.89}
+                    "position_on_road": 2, "cabinet": "C1", "lat": 52.38, "lon": 4.89,
+                    "in_service": True, "out_of_service_from": None,
+                    "out_of_service_until": None}
     assert drain == {"id": "D1", "gateway": "gw3", "zone": "north", "depth_cm": 120.0,
                      "overflow_cm": 100.0, "downstream_id": "D2", "lat": None, "lon": None}
 
@@ -240,6 +287,53 @@ def test_unicode_road_names_survive_the_round_trip(engine: Engine, tmp_path: Pat
     assert load_device_index(engine)[("lamp", "L1")].road == "Rue de l'Église, \"nord\""
 
 
+def test_import_lamp_service_columns_then_load_lamps(engine: Engine, tmp_path: Path) -> None:
+    content = ("kind,id,gateway,zone,road,position,in_service,out_of_service_from,"
+               "out_of_service_until\n"
+               "lamp,L3,gw1,north,Main St,3,no,,\n"
+               "lamp,L1,gw1,north,Main St,1,,2026-03-01T09:00:00+01:00,2026-03-02T17:00:00.5Z\n"
+               "lamp,L2,gw1,north,Main St,2,yes,,2026-03-01T00:00:00Z\n")
+
+    report = import_devices_csv(engine, write_csv(tmp_path, content))
+
+    assert report.ok, report.errors
+    march_1_8h, march_2_17h = 1_772_352_000_000, 1_772_470_800_500
+    assert load_lamps(engine) == [
+        LampRecord("L1", "gw1", "north", "Main St", 1, None, None, None, True, march_1_8h,
+                   march_2_17h),
+        LampRecord("L2", "gw1", "north", "Main St", 2, None, None, None, True, None,
+                   1_772_323_200_000),
+        LampRecord("L3", "gw1", "north", "Main St", 3, None, None, None, False, None, None),
+    ]
+
+
+def test_reimport_without_service_columns_puts_a_lamp_back_in_service(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_devices_csv(engine, write_csv(tmp_path, "kind,id,gateway,zone,in_service,"
+                                                   "out_of_service_from\n"
+                                                   "lamp,L1,g,z,false,2026-03-01T00:00:00Z\n"))
+
+    import_devices_csv(engine, write_csv(tmp_path, "kind,id,gateway,zone\nlamp,L1,g,z\n", "b.csv"))
+
+    assert load_lamps(engine) == [LampRecord("L1", "g", "z", None, None, None, None, None, True,
+                                             None, None)]
+
+
+def test_a_bad_service_value_imports_nothing(engine: Engine, tmp_path: Path) -> None:
+    content = ("kind,id,gateway,zone,in_service,out_of_service_until\n"
+               "lamp,L1,g,z,true,\nlamp,L2,g,z,perhaps,\nlamp,L3,g,z,,2026-03-01\n")
+
+    report = import_devices_csv(engine, write_csv(tmp_path, content))
+
+    assert [str(e) for e in report.errors] == [
+        "line 3: in_service 'perhaps' must be true or false (or 1/0, yes/no)",
+        "line 4: out_of_service_until '2026-03-01' must be an RFC 3339 date-time with a zone, "
+        "like 2026-03-01T08:00:00Z or 2026-03-01T09:00:00+01:00",
+    ]
+    assert load_lamps(engine) == []
+
+
 # CLI ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def cli() -> typer.Typer:
@@ -275,8 +369,8 @@ def test_cli_end_to_end(
         "line 4: overflow_cm (9) must not exceed depth_cm (5)",
         f"2 error(s) in {bad}; nothing was imported. Fix the file and run the import again.",
     ]
-    assert upgrade.exit_code == 0 and "already at revision 0001" in upgrade.stdout
-    assert "revision 0001, head 0001" in current.stdout
+    assert upgrade.exit_code == 0 and f"already at revision {HEAD}" in upgrade.stdout
+    assert f"revision {HEAD}, head {HEAD}" in current.stdout
     engine = make_engine(sql_url)
     try:
         assert table_counts(engine) == (3, 2, 1)
@@ -293,8 +387,8 @@ def test_cli_db_upgrade_on_an_empty_database(
     result = runner.invoke(cli, ["db", "upgrade"])
 
     assert result.exit_code == 0, result.output
-    assert "upgraded from empty to revision 0001" in result.stdout
-    assert migrate.current_revision(sql_url) == "0001"
+    assert f"upgraded from empty to revision {HEAD}" in result.stdout
+    assert migrate.current_revision(sql_url) == HEAD
 
 
 def test_cli_reports_a_missing_file_and_an_unreachable_database(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ def csv_text(*rows: str, header: str = HEADER) -> str:
 
 
 def lamp(**cells: str) -> str:
-    """One lamp row (all 12 columns) with sensible defaults, overridden by `cells`."""
+    """One lamp row (all columns) with sensible defaults, overridden by `cells`."""
     values = {"kind": "lamp", "id": "L1", "gateway": "gw1", "zone": "north", "road": "Main St",
               "position": "3", "cabinet": "C7", "lat": "52.37", "lon": "4.89", "depth_cm": "",
               "overflow_cm": "", "downstream": ""}
@@ -55,7 +56,9 @@ def test_good_file_gives_rows_shaped_like_the_models() -> None:
 
     assert parsed.ok and parsed.errors == []
     assert parsed.lamps == [{"id": "L1", "gateway": "gw1", "zone": "north", "road": "Main St",
-                             "position_on_road": 3, "cabinet": "C7", "lat": 52.37, "lon": 4.89}]
+                             "position_on_road": 3, "cabinet": "C7", "lat": 52.37, "lon": 4.89,
+                             "in_service": True, "out_of_service_from": None,
+                             "out_of_service_until": None}]
     assert parsed.drains[0] == {"id": "D1", "gateway": "gw2", "zone": "north", "depth_cm": 120.0,
                                 "overflow_cm": 100.0, "downstream_id": "D2", "lat": None,
                                 "lon": None}
@@ -86,6 +89,44 @@ def test_accepted_variants(text: str, lamps: int, gauges: int) -> None:
 
     assert parsed.errors == []
     assert (len(parsed.lamps), len(parsed.gauges)) == (lamps, gauges)
+
+
+@pytest.mark.parametrize(
+    ("cell", "in_service"),
+    [("", True), ("true", True), ("TRUE", True), ("1", True), ("yes", True), ("Yes", True),
+     ("false", False), ("False", False), ("0", False), ("no", False), ("NO", False)],
+)
+def test_in_service_values(cell: str, in_service: bool) -> None:
+    parsed = parse_devices_csv(csv_text(lamp(in_service=cell)))
+
+    assert parsed.errors == []
+    assert parsed.lamps[0]["in_service"] is in_service
+
+
+def test_in_service_is_true_when_the_column_is_absent() -> None:
+    parsed = parse_devices_csv("kind,id,gateway,zone\nlamp,L1,g,z\n")
+
+    assert parsed.lamps[0]["in_service"] is True
+    assert parsed.lamps[0]["out_of_service_from"] is None
+
+
+def test_service_window_is_parsed_to_aware_utc() -> None:
+    parsed = parse_devices_csv(csv_text(lamp(out_of_service_from="2026-03-01T09:00:00+01:00",
+                                             out_of_service_until="2026-03-02t17:30:00.250z")))
+
+    assert parsed.errors == []
+    assert parsed.lamps[0]["out_of_service_from"] == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert parsed.lamps[0]["out_of_service_until"] == datetime(2026, 3, 2, 17, 30, 0, 250_000,
+                                                               tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("start", "end"), [("2026-03-01T00:00:00Z", ""),
+                                            ("", "2026-03-01T00:00:00Z")])
+def test_service_window_may_be_open_at_either_end(start: str, end: str) -> None:
+    parsed = parse_devices_csv(csv_text(lamp(out_of_service_from=start,
+                                             out_of_service_until=end)))
+
+    assert parsed.errors == []
 
 
 def test_values_are_stripped_and_kind_lowercased() -> None:
@@ -137,6 +178,21 @@ BAD_ROWS = [
     (drain(depth_cm="50", overflow_cm="60"), "overflow_cm (60) must not exceed depth_cm (50)"),
     (drain(downstream="D1"), "downstream must be another drain"),
     (drain(downstream="D 2"), "downstream 'D 2' must be"),
+    (lamp(in_service="maybe"), "in_service 'maybe' must be true or false"),
+    (lamp(in_service="on"), "in_service 'on' must be true or false"),
+    (lamp(in_service="2"), "in_service '2' must be true or false"),
+    (drain(in_service="true"), "in_service does not apply to a drain"),
+    (rain(out_of_service_from="2026-03-01T00:00:00Z"), "out_of_service_from does not apply"),
+    (lamp(out_of_service_from="2026-03-01"), "out_of_service_from '2026-03-01' must be an RFC 3339"),
+    (lamp(out_of_service_from="2026-03-01T08:00:00"), "must be an RFC 3339 date-time with a zone"),
+    (lamp(out_of_service_from="2026-03-01 08:00:00Z"), "must be an RFC 3339"),
+    (lamp(out_of_service_until="2026-02-30T08:00:00Z"), "out_of_service_until '2026-02-30"),
+    (lamp(out_of_service_until="tomorrow"), "out_of_service_until 'tomorrow' must be"),
+    (lamp(out_of_service_until="9999-12-31T23:59:59-01:00"), "must be an RFC 3339"),
+    (lamp(out_of_service_from="2026-03-02T00:00:00Z", out_of_service_until="2026-03-01T00:00:00Z"),
+     "out_of_service_until must be later than out_of_service_from"),
+    (lamp(out_of_service_from="2026-03-01T00:00:00Z", out_of_service_until="2026-03-01T01:00:00+01:00"),
+     "out_of_service_until must be later than out_of_service_from"),
 ]
 
 
@@ -232,7 +288,8 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
-@pytest.mark.parametrize("column", ["id", "gateway", "zone", "cabinet", "road", "lat", "position"])
+@pytest.mark.parametrize("column", ["id", "gateway", "zone", "cabinet", "road", "lat", "position",
+                                    "in_service", "out_of_service_from"])
 def test_hostile_strings_give_row_errors_not_crashes(column: str, value: str) -> None:
     parsed = parse_devices_csv(csv_text(lamp(**{column: value})))
 
@@ -267,7 +324,8 @@ cells = st.one_of(
 
 
 @settings(max_examples=300)
-@given(st.lists(st.lists(cells, min_size=11, max_size=13), max_size=8))
+@given(st.lists(st.lists(cells, min_size=len(COLUMNS) - 1, max_size=len(COLUMNS) + 1),
+                max_size=8))
 def test_arbitrary_rows_never_raise_and_accepted_rows_are_valid(rows: list[list[str]]) -> None:
     out = io.StringIO()
     csv.writer(out).writerows([list(COLUMNS), *rows])
@@ -280,6 +338,10 @@ def test_arbitrary_rows_never_raise_and_accepted_rows_are_valid(rows: list[list[
         assert DEVICE_ID_PATTERN.fullmatch(device["zone"])
         assert device["lat"] is None or -90 <= device["lat"] <= 90
         assert device["lon"] is None or -180 <= device["lon"] <= 180
+    for device in parsed.lamps:
+        assert isinstance(device["in_service"], bool)
+        start, end = device["out_of_service_from"], device["out_of_service_until"]
+        assert start is None or end is None or start < end
     for device in parsed.drains:
         if device["depth_cm"] is not None and device["overflow_cm"] is not None:
             assert 0 <= device["overflow_cm"] <= device["depth_cm"]
