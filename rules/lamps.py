@@ -1,0 +1,533 @@
+"""Lamp rules: per-lamp state from readings and timers, roll-ups first, conditions out (docs/alerts.md).
+
+A discrete-event core. Readings and timer wakes are processed in time order with `now` taken from
+the data (a reading's ts, a wake's exact time), never from a wall clock, so the live runner and
+replay compute the same conditions at the same instants. Each lamp, cabinet and gateway holds at
+most one pending wake that matters; a wake that finds nothing due just schedules the next one.
+
+Roll-ups are decided first at each instant: a gateway that is down (offline status, or no reading
+from any of its devices in `stale_after`) suppresses `lamp_silent`; a cabinet with at least
+`cabinet_down_fraction` of its lamps dark or stale is `cabinet_failure` (same hold as `lamp_out`,
+and at equal instants cabinets are evaluated before lamps), which suppresses `lamp_out`,
+`lamp_silent` and `blind_spot` for its lamps; two or more neighbouring lamps out on one road are one
+`blind_spot` that absorbs their `lamp_out` alerts.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+from typing import Literal
+
+from rules.config import RuleConfig, Schedule
+from rules.fleet import Fleet
+from rules.lighting import DARK, LIT, OUT_OF_SERVICE, STALE, ZoneCounts
+from rules.phases import PhaseClock
+from streetwatch.alerts.model import (
+    AlertKind,
+    Cleared,
+    Condition,
+    Place,
+    Raised,
+    Transition,
+    cabinet_subject,
+    gateway_subject,
+    lamp_subject,
+    rfc3339_ms,
+    road_subject,
+)
+
+DARK_FAULTS = frozenset({"lamp_failure", "driver_failure", "power_supply"})
+LIT_FAULTS = frozenset({"low_power_factor", "tilt"})  # lamp_fault: a lit lamp that needs a visit
+NEVER = 1 << 62
+_GATEWAY, _CABINET, _LAMP = 0, 1, 2  # wake order at equal instants: roll-ups first
+WakeKind = Literal[0, 1, 2]
+_LAMP_KINDS: tuple[AlertKind, ...] = ("lamp_out", "day_burner", "cycling", "lamp_fault",
+                                      "lamp_silent")
+
+
+class LampRules:
+    """The state of every lamp, cabinet and gateway; emits condition transitions in time order."""
+
+    def __init__(self, fleet: Fleet, config: RuleConfig, schedule: Schedule, start_ms: int) -> None:
+        self.fleet, self.config, self.phases = fleet, config, PhaseClock(schedule)
+        self.now = start_ms
+        self.start_ms = start_ms
+        self.counts = ZoneCounts(dict(Counter(site.zone for site in fleet.sites)))
+        self.transitions: list[Transition] = []
+        self._active: dict[tuple[str, AlertKind], Condition] = {}
+        n = len(fleet)
+        self.last_ts = [-1] * n
+        self.litish = bytearray(n)
+        self.relay_on = bytearray(n)
+        self.fault: list[str | None] = [None] * n
+        self.since = [start_ms] * n
+        self.category = bytearray(n)
+        self.out = bytearray(n)  # sticky "this lamp is out" (lamp_out or part of a blind spot)
+        self._changes: dict[int, deque[int]] = {}
+        self._cabinets = {c: _CabinetState(members, {fleet.sites[j].gateway for j in members})
+                          for c, members in fleet.by_cabinet.items()}
+        self._cabinet_names = list(self._cabinets)
+        self._cabinet_keys = {name: k for k, name in enumerate(self._cabinet_names)}
+        self._gateways = {g: _GatewayState(start_ms) for g in fleet.by_gateway}
+        self._gateway_names = list(self._gateways)
+        self._gateway_keys = {name: k for k, name in enumerate(self._gateway_names)}
+        self._runs: dict[int, str] = {}  # lamp -> blind-spot subject it belongs to
+        self._wakes: list[tuple[int, int, int]] = []
+        self._wake_at: dict[tuple[int, int], int] = {}
+        self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
+        self._unsettled_at = start_ms
+        for i in range(n):
+            self._evaluate_lamp(i, start_ms)
+        for gateway in self._gateway_names:
+            self._evaluate_gateway(gateway, start_ms)
+        for key in range(len(self._cabinet_names)):  # cabinets are judged once lamps had a chance
+            self._schedule(_CABINET, key, start_ms + config.stale_after_ms + 1)
+
+    # Inputs --------------------------------------------------------------------------------------
+    def advance(self, now_ms: int) -> None:
+        """Process every wake due at or before `now_ms`, in time order (roll-ups first)."""
+        while self._wakes and self._wakes[0][0] <= now_ms:
+            if self._unsettled and self._wakes[0][0] > self._unsettled_at:
+                self.settle()
+            at, kind, key = heapq.heappop(self._wakes)
+            if self._wake_at.get((kind, key)) != at:
+                continue  # superseded by an earlier wake that already ran
+            del self._wake_at[(kind, key)]
+            self.now = max(self.now, at)
+            self._wake(kind, key, at)
+        if self._unsettled and now_ms > self._unsettled_at:
+            self.settle()
+        self.now = max(self.now, now_ms)
+
+    def settle(self) -> None:
+        """End of an instant: judge the lamps touched in it, now that every roll-up (cabinet,
+        gateway) and every neighbour has been updated for that instant."""
+        at, lamps = self._unsettled_at, sorted(self._unsettled)
+        self._unsettled = set()
+        changed = [i for i in lamps if self._update_out(i, at)]
+        covered: set[int] = set()
+        for i in lamps:
+            if (self.out[i] or i in changed) and i not in covered:
+                covered.update(self._road_changed(i, at))
+        for i in lamps:
+            if i not in covered:
+                self._reconcile_lamp_out(i, at)
+            self._judge_silent(i, at, self.category[i])
+
+    def _unsettle(self, i: int, now: int) -> None:
+        if self._unsettled and now != self._unsettled_at:
+            self.settle()
+        self._unsettled_at = now
+        self._unsettled.add(i)
+
+    def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
+        """A stored or live lamp reading; older than the lamp's latest, it changes nothing."""
+        i = self.fleet.index.get(lamp_id)
+        if i is None:
+            return
+        self.advance(ts_ms)
+        self._heard_from(self.fleet.sites[i].gateway, ts_ms)
+        if ts_ms <= self.last_ts[i]:
+            return
+        litish = on and fault not in DARK_FAULTS
+        if self.last_ts[i] < 0 or litish != bool(self.litish[i]):
+            self._note_change(i, ts_ms, first=self.last_ts[i] < 0)
+            self.since[i] = ts_ms
+        self.last_ts[i], self.litish[i], self.relay_on[i], self.fault[i] = ts_ms, litish, on, fault
+        self._evaluate_lamp(i, self.now)
+
+    def gateway_status(self, gateway: str, online: bool, ts_ms: int) -> None:
+        """A live `online`/`offline` status (retained replays are not news)."""
+        state = self._gateways.get(gateway)
+        if state is None:
+            return
+        self.advance(ts_ms)
+        state.offline_since = None if online else (state.offline_since or self.now)
+        self._evaluate_gateway(gateway, self.now)
+
+    def take_transitions(self) -> list[Transition]:
+        out, self.transitions = self.transitions, []
+        return out
+
+    # Wakes ---------------------------------------------------------------------------------------
+    def _schedule(self, kind: int, key: int, at_ms: int) -> None:
+        if at_ms >= NEVER:
+            return
+        pending = self._wake_at.get((kind, key))
+        if pending is not None and pending <= at_ms:
+            return  # the earlier wake will run and reschedule
+        self._wake_at[(kind, key)] = at_ms
+        heapq.heappush(self._wakes, (at_ms, kind, key))
+
+    def _wake(self, kind: int, key: int, at: int) -> None:
+        if kind == _LAMP:
+            self._evaluate_lamp(key, at)
+        elif kind == _CABINET:
+            self._evaluate_cabinet(self._cabinet_names[key], at)
+        else:
+            self._evaluate_gateway(self._gateway_names[key], at)
+
+    # Lamps ---------------------------------------------------------------------------------------
+    def _note_change(self, i: int, ts_ms: int, first: bool) -> None:
+        """Remember on/off changes at night, for `cycling`."""
+        if first or self.phases.phase(self.fleet.sites[i].zone, ts_ms) != "night":
+            return
+        changes = self._changes.setdefault(i, deque())
+        changes.append(ts_ms)
+        while changes and changes[0] <= ts_ms - self.config.cycling_window_ms:
+            changes.popleft()
+
+    def _category_at(self, i: int, now: int) -> int:
+        if not self.fleet.sites[i].in_service_at(now):
+            return OUT_OF_SERVICE
+        if self.last_ts[i] < 0 or now - self.last_ts[i] > self.config.stale_after_ms:
+            return STALE
+        return LIT if self.litish[i] else DARK
+
+    def _evaluate_lamp(self, i: int, now: int) -> None:
+        site = self.fleet.sites[i]
+        old = self.category[i]
+        new = self._category_at(i, now)
+        if new != old:
+            self.category[i] = new
+            self.counts.move(site.zone, old, new)
+            if site.cabinet is not None:
+                self._cabinets[site.cabinet].move(old, new)
+                self._evaluate_cabinet(site.cabinet, now)
+        interval = self.phases.interval(site.zone, now)
+        self._unsettle(i, now)
+        self._judge_simple(i, now, new, interval)
+        self._schedule(_LAMP, i, self._next_lamp_wake(i, now, new, interval))
+
+    def _update_out(self, i: int, now: int) -> bool:
+        """The sticky 'out' state: set after `lamp_out_after` dark at night, cleared when lit
+        (or out of service). Returns whether it changed."""
+        category = self.category[i]
+        if self.out[i] and category in (LIT, OUT_OF_SERVICE):
+            self.out[i] = 0
+            return True
+        if not self.out[i] and category == DARK:
+            start, _, phase = self.phases.interval(self.fleet.sites[i].zone, now)
+            if phase == "night" and now >= max(self.since[i], start) + self.config.lamp_out_after_ms:
+                self.out[i] = 1
+                return True
+        return False
+
+    def _reconcile_lamp_out(self, i: int, now: int) -> None:
+        """lamp_out = out, not part of a blind spot, not under a cabinet_failure; a cabinet that
+        is only pending blocks a new lamp_out but does not clear an open one."""
+        site = self.fleet.sites[i]
+        subject = lamp_subject(site.id)
+        blocked = (self._cabinet_active(site.cabinet) if self._is_active(subject, "lamp_out")
+                   else self._cabinet_suppresses(site.cabinet))
+        want = self.out[i] and i not in self._runs and not blocked
+        condition = _lamp_condition(site, "lamp_out", f"lamp {site.id} dark since "
+                                    f"{rfc3339_ms(self.since[i])}{self._fault_note(i)}") if want \
+            else None
+        self._set("lamp_out", subject, condition, now,
+                  "lamp lit again" if not self.out[i] else "absorbed by a wider alert")
+
+    def _judge_simple(self, i: int, now: int, category: int,
+                      interval: tuple[int, int, str]) -> None:
+        """day_burner, cycling, lamp_fault: each from this lamp's own state, no roll-up."""
+        site, subject = self.fleet.sites[i], lamp_subject(self.fleet.sites[i].id)
+        burning = self._day_burn_since(i, category, interval)
+        if burning is not None and now >= burning + self.config.day_burner_after_ms:
+            self._set("day_burner", subject, _lamp_condition(
+                site, "day_burner", f"lamp {site.id} on in daylight since "
+                f"{rfc3339_ms(burning)}"), now, "")
+        elif burning is None and not (category == STALE and self._is_active(subject, "day_burner")):
+            self._set("day_burner", subject, None, now, "lamp off or night began")
+        cycling = self._cycling(i, now)
+        self._set("cycling", subject, _lamp_condition(site, "cycling", cycling) if cycling else None,
+                  now, "no more on/off cycling")
+        faulty = self.litish[i] and self.fault[i] in LIT_FAULTS and category != OUT_OF_SERVICE
+        self._set("lamp_fault", subject, _lamp_condition(
+            site, "lamp_fault", f"lamp {site.id} lit but reports {self.fault[i]}") if faulty
+            else None, now, "fault no longer reported")
+
+    def _day_burn_since(self, i: int, category: int, interval: tuple[int, int, str]) -> int | None:
+        if category != LIT or interval[2] != "day":
+            return None
+        return max(self.since[i], interval[0])
+
+    def _cycling(self, i: int, now: int) -> str | None:
+        site = self.fleet.sites[i]
+        if self.fault[i] == "cycling" and self.category[i] != OUT_OF_SERVICE:
+            return f"lamp {site.id} reports cycling"
+        changes = self._changes.get(i)
+        if changes:
+            while changes and changes[0] <= now - self.config.cycling_window_ms:
+                changes.popleft()
+            if len(changes) >= self.config.cycling_changes:
+                return (f"lamp {site.id} switched on/off {len(changes)} times in "
+                        f"{self.config.cycling_window_ms // 60_000} min at night")
+            if not changes:
+                del self._changes[i]
+        return None
+
+    def _judge_silent(self, i: int, now: int, category: int) -> None:
+        site = self.fleet.sites[i]
+        heard = self.last_ts[i] if self.last_ts[i] >= 0 else self.start_ms
+        silent = category != OUT_OF_SERVICE and now - heard >= self.config.lamp_silent_after_ms
+        subject = lamp_subject(site.id)
+        if silent and not self._is_active(subject, "lamp_silent"):
+            if self._gateway_down(site.gateway, now) or self._cabinet_suppresses(site.cabinet):
+                return
+            self._set("lamp_silent", subject, _lamp_condition(
+                site, "lamp_silent", f"lamp {site.id} silent since {rfc3339_ms(heard)}"),
+                heard + self.config.lamp_silent_after_ms, "")
+        elif not silent:
+            self._set("lamp_silent", subject, None, now, "lamp reported again")
+
+    def _next_lamp_wake(self, i: int, now: int, category: int,
+                        interval: tuple[int, int, str]) -> int:
+        """The earliest instant at which this lamp's judgement could change without a reading."""
+        site, cfg = self.fleet.sites[i], self.config
+        heard = self.last_ts[i] if self.last_ts[i] >= 0 else self.start_ms
+        times = [site.service_changes_after(now) or NEVER]
+        if category in (LIT, DARK):
+            times.append(self.last_ts[i] + cfg.stale_after_ms + 1)
+        if category != OUT_OF_SERVICE:
+            times.append(heard + cfg.lamp_silent_after_ms)
+        if category == DARK and not self.out[i]:
+            start = max(self.since[i], self.phases.next_night_start(site.zone, now))
+            times.append(start + cfg.lamp_out_after_ms)
+        if category == LIT:
+            times.append(interval[1])  # a day begins (day_burner) or ends (it clears)
+            burning = self._day_burn_since(i, category, interval)
+            if burning is not None:
+                times.append(burning + cfg.day_burner_after_ms)
+        changes = self._changes.get(i)
+        if changes:
+            times.append(changes[0] + cfg.cycling_window_ms)
+        return min(t for t in times if t > now) if any(t > now for t in times) else NEVER
+
+    def _fault_note(self, i: int) -> str:
+        return f" (reports {self.fault[i]})" if self.fault[i] in DARK_FAULTS else " (reports off)"
+
+    # Roads: blind spots --------------------------------------------------------------------------
+    def _road_changed(self, i: int, at_ms: int) -> list[int]:
+        """Recompute the dark stretches around lamp i; raise, grow or clear blind spots; judge
+        lamp_out for the lamps around. Returns the lamps it judged."""
+        site = self.fleet.sites[i]
+        if site.road is None or i not in self.fleet.road_rank:
+            self._reconcile_lamp_out(i, at_ms)
+            return [i]
+        members = self.fleet.roads[site.road]
+        rank = self.fleet.road_rank[i]
+        lo, hi = rank, rank
+        while lo > 0 and self._counts_for_road(members[lo - 1]):
+            lo -= 1
+        while hi + 1 < len(members) and self._counts_for_road(members[hi + 1]):
+            hi += 1
+        segment = members[max(lo - 1, 0): hi + 2]
+        old_subjects = {self._runs[j] for j in segment if j in self._runs}
+        new_runs = _runs([j for j in segment], self._counts_for_road)
+        for j in segment:
+            self._runs.pop(j, None)
+        new_subjects = set()
+        for run in new_runs:
+            first = self.fleet.sites[run[0]]
+            subject = road_subject(site.road, first.position or 0)
+            new_subjects.add(subject)
+            for j in run:
+                self._runs[j] = subject
+            self._set("blind_spot", subject, self._blind_spot(run, subject), at_ms, "")
+        for subject in sorted(old_subjects - new_subjects):
+            self._set("blind_spot", subject, None, at_ms, "stretch lit again or split")
+        for j in segment:
+            self._reconcile_lamp_out(j, at_ms)
+        return segment
+
+    def _counts_for_road(self, j: int) -> bool:
+        return bool(self.out[j]) and not self._cabinet_suppresses(self.fleet.sites[j].cabinet)
+
+    def _blind_spot(self, run: list[int], subject: str) -> Condition:
+        sites = [self.fleet.sites[j] for j in run]
+        first = sites[0]
+        return Condition(
+            "blind_spot", subject, first.zone, tuple(s.id for s in sites),
+            f"{len(sites)} neighbouring lamps dark on {first.road} from position "
+            f"{first.position} to {sites[-1].position}: {', '.join(s.id for s in sites)}",
+            Place(first.road, first.position, first.lat, first.lon))
+
+    # Cabinets ------------------------------------------------------------------------------------
+    def _cabinet_suppresses(self, cabinet: str | None) -> bool:
+        """The cabinet is failing (alert open) or about to be (pending its hold)."""
+        if cabinet is None:
+            return False
+        state = self._cabinets[cabinet]
+        return state.pending_since is not None or state.active
+
+    def _cabinet_active(self, cabinet: str | None) -> bool:
+        return cabinet is not None and self._cabinets[cabinet].active
+
+    def _evaluate_cabinet(self, cabinet: str, now: int) -> None:
+        state = self._cabinets[cabinet]
+        members = state.members
+        zone = self.fleet.sites[members[0]].zone
+        phase = self.phases.phase(zone, now)
+        gateways_up = (now > self.start_ms + self.config.stale_after_ms
+                       and all(not self._gateway_down(g, now) for g in state.gateways))
+        down = state.counts[STALE] + (state.counts[DARK] if phase == "night" else 0)
+        serving = state.counts[LIT] + state.counts[DARK] + state.counts[STALE]
+        failing = (gateways_up and serving >= 2
+                   and down >= self.config.cabinet_down_fraction * serving)
+        was_suppressing = state.pending_since is not None or state.active
+        if failing:
+            if state.pending_since is None:
+                state.pending_since = now
+            qualify = state.pending_since + self.config.lamp_out_after_ms
+            if not state.active and now >= qualify:
+                self._raise_cabinet(cabinet, down, serving, qualify)
+            elif not state.active:
+                self._schedule(_CABINET, self._cabinet_keys[cabinet], qualify)
+        else:
+            state.pending_since = None
+            if state.active and gateways_up:
+                state.active = False
+                self._set("cabinet_failure", cabinet_subject(cabinet), None, now,
+                          f"{down} of {serving} lamps dark or silent: below the threshold")
+        if state.counts[DARK] or state.active or state.pending_since is not None:
+            self._schedule(_CABINET, self._cabinet_keys[cabinet],
+                           self.phases.interval(zone, now)[1])
+        if was_suppressing != (state.pending_since is not None or state.active):
+            self._rejudge(members, now)
+
+    def _raise_cabinet(self, cabinet: str, down: int, serving: int, at_ms: int) -> None:
+        """Raise cabinet_failure and absorb its lamps' lamp_out, lamp_silent and blind spots."""
+        state = self._cabinets[cabinet]
+        state.active = True
+        self._set("cabinet_failure", cabinet_subject(cabinet),
+                  self._cabinet_condition(cabinet, down, serving), at_ms, "")
+        for j in state.members:
+            self._set("lamp_silent", lamp_subject(self.fleet.sites[j].id), None, at_ms,
+                      "absorbed by cabinet_failure")
+        self._rejudge(state.members, at_ms)
+
+    def _rejudge(self, members: list[int], now: int) -> None:
+        """A roll-up began or ended: the members' road stretches and lamp alerts follow."""
+        for j in members:
+            self._unsettle(j, now)
+
+    def _cabinet_condition(self, cabinet: str, down: int, serving: int) -> Condition:
+        members = self._cabinets[cabinet].members
+        sites = [self.fleet.sites[j] for j in members]
+        first = sites[0]
+        return Condition(
+            "cabinet_failure", cabinet_subject(cabinet), first.zone, tuple(s.id for s in sites),
+            f"cabinet {cabinet}: {down} of {serving} lamps dark or silent",
+            Place(first.road, first.position, first.lat, first.lon))
+
+    # Gateways ------------------------------------------------------------------------------------
+    def _heard_from(self, gateway: str, ts_ms: int) -> None:
+        state = self._gateways.get(gateway)
+        if state is None or ts_ms <= state.last_heard:
+            return
+        state.last_heard = ts_ms
+        if state.down or self._is_active(gateway_subject(gateway), "gateway_offline"):
+            self._evaluate_gateway(gateway, self.now)
+
+    def _gateway_down(self, gateway: str, now: int) -> bool:
+        state = self._gateways[gateway]
+        return state.offline_since is not None or now - state.last_heard > self.config.stale_after_ms
+
+    def _evaluate_gateway(self, gateway: str, now: int) -> None:
+        state, cfg = self._gateways[gateway], self.config
+        subject = gateway_subject(gateway)
+        silent_at = state.last_heard + cfg.lamp_silent_after_ms
+        if state.offline_since is not None or now >= silent_at:
+            at = state.offline_since if state.offline_since is not None else silent_at
+            reason = "status offline" if state.offline_since is not None else "no reading"
+            if not self._is_active(subject, "gateway_offline"):
+                self._raise_gateway(gateway, max(at, self.start_ms), reason)
+        elif not self._gateway_down(gateway, now):
+            self._set("gateway_offline", subject, None, now, "gateway online again")
+        down = self._gateway_down(gateway, now)
+        if down != state.down:
+            state.down = down
+            self._rejudge(self.fleet.by_gateway[gateway], now)
+            for cabinet in sorted({self.fleet.sites[j].cabinet
+                                   for j in self.fleet.by_gateway[gateway]} - {None}):
+                self._evaluate_cabinet(cabinet, now)
+        stale_at = state.last_heard + cfg.stale_after_ms + 1
+        upcoming = [t for t in (stale_at, silent_at) if t > now]
+        if upcoming and state.offline_since is None:
+            self._schedule(_GATEWAY, self._gateway_keys[gateway], min(upcoming))
+
+    def _raise_gateway(self, gateway: str, at_ms: int, reason: str) -> None:
+        members = self.fleet.by_gateway[gateway]
+        first = self.fleet.sites[members[0]]
+        since = self._gateways[gateway].last_heard
+        self._set("gateway_offline", gateway_subject(gateway), Condition(
+            "gateway_offline", gateway_subject(gateway), first.zone,
+            tuple(self.fleet.sites[j].id for j in members),
+            f"gateway {gateway} offline ({reason}); last reading {rfc3339_ms(since)}"),
+            at_ms, "")
+        for j in members:
+            self._set("lamp_silent", lamp_subject(self.fleet.sites[j].id), None, at_ms,
+                      "absorbed by gateway_offline")
+
+    # Conditions ----------------------------------------------------------------------------------
+    def _is_active(self, subject: str, kind: AlertKind) -> bool:
+        return (subject, kind) in self._active
+
+    def _set(self, kind: AlertKind, subject: str, condition: Condition | None, at_ms: int,
+             reason: str) -> None:
+        """Make (subject, kind) hold `condition` (None: not hold); emit only real changes."""
+        key = (subject, kind)
+        known = self._active.get(key)
+        if condition is None:
+            if known is not None:
+                del self._active[key]
+                self.transitions.append(Cleared(kind, subject, at_ms, reason))
+        elif known != condition:
+            self._active[key] = condition
+            self.transitions.append(Raised(condition, at_ms))
+
+
+class _CabinetState:
+    __slots__ = ("members", "gateways", "counts", "pending_since", "active")
+
+    def __init__(self, members: list[int], gateways: set[str]) -> None:
+        self.members = members
+        self.gateways = sorted(gateways)
+        self.counts = [0, 0, 0, 0]
+        self.counts[OUT_OF_SERVICE] = len(members)
+        self.pending_since: int | None = None
+        self.active = False
+
+    def move(self, old: int, new: int) -> None:
+        self.counts[old] -= 1
+        self.counts[new] += 1
+
+
+class _GatewayState:
+    __slots__ = ("last_heard", "offline_since", "down")
+
+    def __init__(self, start_ms: int) -> None:
+        self.last_heard = start_ms  # silence is measured from the start when never heard
+        self.offline_since: int | None = None
+        self.down = False
+
+
+def _lamp_condition(site, kind: AlertKind, message: str) -> Condition:  # noqa: ANN001
+    return Condition(kind, lamp_subject(site.id), site.zone, (site.id,), message,
+                     Place(site.road, site.position, site.lat, site.lon))
+
+
+def _runs(members: list[int], is_out) -> list[list[int]]:  # noqa: ANN001
+    """Maximal stretches of at least two consecutive out lamps."""
+    runs, current = [], []
+    for j in members:
+        if is_out(j):
+            current.append(j)
+            continue
+        if len(current) >= 2:
+            runs.append(current)
+        current = []
+    if len(current) >= 2:
+        runs.append(current)
+    return runs
