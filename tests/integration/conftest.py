@@ -1,10 +1,15 @@
-"""Fixtures for tests that run the ingester process against the session's real services."""
+"""Fixtures for tests that run the ingester process against the session's real services, and the
+SQL databases (a SQLite file, the PostgreSQL server at 127.0.0.1:5432) for registry and alerts."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.migrate import upgrade
@@ -19,8 +24,48 @@ from processes import (
 )
 
 GATEWAYS = [f"gw{n}" for n in range(1, 9)]
+# Set to another server, or to a closed port to see the PostgreSQL tests skip cleanly.
+POSTGRES_URL = os.environ.get(
+    "STREETWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
+# SQL databases -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An engine on the test server, or a skip saying why the server cannot be used."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server to test against"
+        engine.dispose()
+        first_line = str(exc).strip().splitlines()[0]
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {first_line}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped (with its tables) after the test."""
+    schema = f"sw_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with postgres_admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file (in a folder that does not exist yet) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'registry.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+# Ingester runs -----------------------------------------------------------------------------------
 @pytest.fixture
 def e2e(settings_for, mosquitto, tmp_path):
     """Settings, env, InfluxDB client and gateway password file for one end-to-end run.

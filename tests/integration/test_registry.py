@@ -1,13 +1,11 @@
 """The registry against real databases: a SQLite file and the PostgreSQL server at 127.0.0.1:5432.
 
-Each PostgreSQL test gets its own schema (via `search_path` in the URL) and drops it afterwards,
-so parallel runs and other suites never see each other's tables.
+Each PostgreSQL test gets its own schema (`sql_url` in conftest.py) and drops it afterwards, so
+parallel runs and other suites never see each other's tables.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import typer
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 from typer.testing import CliRunner
 
 from streetwatch.errors import ConfigError
@@ -33,9 +31,6 @@ from streetwatch.registry.store import (
     upsert_devices,
 )
 
-POSTGRES_URL = os.environ.get(
-    "STREETWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 HEADER = ",".join(COLUMNS[:12])  # device columns; the lamp service columns are optional
 HEAD = migrate.head_revision()
 GOOD_CSV = f"""{HEADER}
@@ -49,40 +44,6 @@ rain,R1,gw3,south,,,,52.0,4.9,,,
 
 
 # Databases ----------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[Engine]:
-    """An engine on the test server, or a skip saying why the server cannot be used."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server to test against"
-        engine.dispose()
-        first_line = str(exc).strip().splitlines()[0]
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {first_line}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_admin: Engine) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped (with its tables) after the test."""
-    schema = f"sw_test_{uuid.uuid4().hex[:12]}"
-    with postgres_admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with postgres_admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same test on a SQLite file (in a folder that does not exist yet) and on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state' / 'registry.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def engine(sql_url: str) -> Iterator[Engine]:
     """An engine on a migrated, empty registry."""

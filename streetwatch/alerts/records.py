@@ -1,0 +1,180 @@
+"""What the alert store hands back: stored alerts, history entries and outbox deliveries.
+
+Plain frozen data with times in epoch milliseconds, built from SQL rows in one place
+(`*_from_row`), so callers (rule runner, API, CLI) never see SQL types.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from streetwatch.alerts.model import (
+    AlertEvent,
+    AlertEventName,
+    AlertKind,
+    Condition,
+    Place,
+    Severity,
+    rfc3339_ms,
+)
+from streetwatch.registry.timestamps import ms_from_datetime
+
+AlertState = Literal["raised", "acknowledged", "resolved"]
+HistoryEventName = Literal["raised", "repeated", "acknowledged", "resolved", "overdue",
+                           "escalated"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """One alert row: the condition it is about, where it stands, and who did what when."""
+
+    id: int
+    kind: AlertKind
+    subject: str
+    zone: str
+    severity: Severity
+    state: AlertState
+    devices: tuple[str, ...]
+    message: str
+    place: Place
+    raised_at_ms: int
+    last_seen_at_ms: int
+    seen_count: int
+    deadline_ms: int
+    overdue: bool
+    acknowledged_at_ms: int | None = None
+    acknowledged_by: str | None = None
+    resolved_at_ms: int | None = None
+    resolved_by: str | None = None
+    resolve_note: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at_ms is None
+
+    @property
+    def condition(self) -> Condition:
+        """The condition as last seen (the live runner's rebuild adopts it)."""
+        return Condition(self.kind, self.subject, self.zone, self.devices, self.message,
+                         self.place)
+
+    def event(self, name: AlertEventName, ts_ms: int, message: str | None = None) -> AlertEvent:
+        """This alert's event `name` at `ts_ms`; `message` replaces the alert's when given."""
+        return AlertEvent(name, ts_ms, self.id, self.kind, self.severity, self.zone,
+                          self.subject, self.devices, self.deadline_ms, message or self.message)
+
+    def as_json(self) -> dict[str, object]:
+        """Every field, times as RFC 3339 text (None stays null): the CLI's and API's shape."""
+        return {
+            "id": self.id, "kind": self.kind, "severity": self.severity, "state": self.state,
+            "zone": self.zone, "subject": self.subject, "devices": list(self.devices),
+            "message": self.message,
+            "place": {"road": self.place.road, "position": self.place.position,
+                      "lat": self.place.lat, "lon": self.place.lon},
+            "raised_at": _rfc3339(self.raised_at_ms),
+            "last_seen_at": _rfc3339(self.last_seen_at_ms), "seen_count": self.seen_count,
+            "deadline": _rfc3339(self.deadline_ms), "overdue": self.overdue,
+            "acknowledged_at": _rfc3339(self.acknowledged_at_ms),
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": _rfc3339(self.resolved_at_ms), "resolved_by": self.resolved_by,
+            "resolve_note": self.resolve_note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of an alert: what happened, who or what did it, when, severity after it."""
+
+    id: int
+    alert_id: int
+    ts_ms: int
+    event: HistoryEventName
+    actor: str
+    severity: Severity
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event line due for one webhook target. `target` may hold a token: it stays out of
+    repr; show `target_display` instead."""
+
+    id: int
+    target: str = field(repr=False)
+    payload: str
+    attempts: int
+    created_at_ms: int
+
+    @property
+    def target_display(self) -> str:
+        return redact_webhook(self.target)
+
+
+def redact_webhook(url: str) -> str:
+    """`scheme://host[:port]/***`: webhook tokens hide in user info, path or query alike."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "***"
+    if not parts.hostname:
+        return "***"
+    hidden = any((parts.username, parts.password, parts.path.strip("/"), parts.query,
+                  parts.fragment))
+    return f"{parts.scheme}://{parts.hostname}{port}{'/***' if hidden else ''}"
+
+
+# Rows -> records -------------------------------------------------------------------------------
+def alert_from_row(row: Any) -> StoredAlert:
+    """A StoredAlert from a row of the `alerts` table (all columns)."""
+    return StoredAlert(
+        id=row.id, kind=row.kind, subject=row.subject, zone=row.zone, severity=row.severity,
+        state=row.state, devices=tuple(json.loads(row.devices)), message=row.message,
+        place=Place(row.road, row.position_on_road, row.lat, row.lon),
+        raised_at_ms=_ms(row.raised_at), last_seen_at_ms=_ms(row.last_seen_at),
+        seen_count=row.seen_count, deadline_ms=_ms(row.deadline), overdue=bool(row.overdue),
+        acknowledged_at_ms=ms_from_datetime(row.acknowledged_at),
+        acknowledged_by=row.acknowledged_by, resolved_at_ms=ms_from_datetime(row.resolved_at),
+        resolved_by=row.resolved_by, resolve_note=row.resolve_note,
+    )
+
+
+def history_from_row(row: Any) -> HistoryEntry:
+    return HistoryEntry(row.id, row.alert_id, _ms(row.ts), row.event, row.actor, row.severity,
+                        row.detail)
+
+
+def delivery_from_row(row: Any) -> Delivery:
+    return Delivery(row.id, row.target, row.payload, row.attempts, _ms(row.created_at))
+
+
+def devices_text(devices: tuple[str, ...]) -> str:
+    """The `devices` column: a compact JSON list of ids."""
+    return json.dumps(list(devices), ensure_ascii=False, separators=(",", ":"))
+
+
+def _ms(moment: Any) -> int:
+    ms = ms_from_datetime(moment)
+    assert ms is not None, "NOT NULL column"
+    return ms
+
+
+def _rfc3339(ts_ms: int | None) -> str | None:
+    return None if ts_ms is None else rfc3339_ms(ts_ms)
+
+
+__all__ = [
+    "AlertState",
+    "Delivery",
+    "HistoryEntry",
+    "HistoryEventName",
+    "StoredAlert",
+    "alert_from_row",
+    "delivery_from_row",
+    "devices_text",
+    "history_from_row",
+    "redact_webhook",
+]
