@@ -8,6 +8,7 @@ InfluxRejected (the request itself is wrong); passwords go in a Basic auth heade
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -128,12 +129,36 @@ class InfluxClient:
 
     def rows(self, q: str) -> list[dict[str, Any]]:
         """The rows of the first statement's series as dicts (column -> value), tags merged in."""
-        rows: list[dict[str, Any]] = []
-        for series in (self.query(q) or [{}])[0].get("series", []):
-            tags = series.get("tags", {})
-            for values in series.get("values", []):
-                rows.append({**tags, **dict(zip(series["columns"], values, strict=False))})
-        return rows
+        return _series_rows((self.query(q) or [{}])[0])
+
+    def rows_chunked(self, q: str, chunk_size: int = 10_000) -> list[dict[str, Any]]:
+        """Like `rows`, for answers of any size: asks for a chunked answer, which a server's
+        `max-row-limit` cannot cut short (a plain answer past it is silently marked "partial").
+        The answer is one JSON document per chunk, one per line."""
+
+        def once() -> list[dict[str, Any]]:
+            params = {"db": self.database, "q": q, "epoch": "ms", "chunked": "true",
+                      "chunk_size": str(chunk_size)}
+            response = self._send("GET", "/query", params=params)
+            if response.status_code != 200:
+                _raise_for(response, "query")
+            rows: list[dict[str, Any]] = []
+            for line in response.text.splitlines():
+                for result in json.loads(line).get("results", []) if line.strip() else []:
+                    if "error" in result:
+                        raise InfluxRejected(f"query failed: {result['error']}", 200,
+                                             result["error"])
+                    if result.get("statement_id", 0) == 0:
+                        rows.extend(_series_rows(result))
+            return rows
+
+        return self._with_retries(once, "query")
+
+    def tag_values(self, measurement: str, key: str) -> list[str]:
+        """Every value tag `key` has in `measurement` (SHOW TAG VALUES), sorted."""
+        found = self.rows(f"SHOW TAG VALUES FROM {influxql_ident(measurement)} "
+                          f"WITH KEY = {influxql_ident(key)}")
+        return sorted(row["value"] for row in found)
 
     def scalar(self, q: str) -> Any:
         """The first value after `time` of the first row, or None when there is no row."""
@@ -165,6 +190,26 @@ class InfluxClient:
                 self._sleep(wait_s)
                 delay_s = min(delay_s * 2, 5.0)
         raise AssertionError("unreachable")
+
+
+def influxql_ident(name: str) -> str:
+    """`name` as a double-quoted InfluxQL identifier (measurement, tag or field key)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def influxql_string(value: str) -> str:
+    """`value` as a single-quoted InfluxQL string literal (a tag value in WHERE)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one statement result's series as dicts (column -> value), tags merged in."""
+    rows: list[dict[str, Any]] = []
+    for series in result.get("series", []):
+        tags = series.get("tags", {})
+        for values in series.get("values", []):
+            rows.append({**tags, **dict(zip(series["columns"], values, strict=False))})
+    return rows
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:

@@ -70,3 +70,29 @@ def test_unreachable_server_is_unavailable_after_retries():
 def test_bad_query_is_rejected(influx):
     with pytest.raises(InfluxRejected, match="error parsing query"):
         influx.query("SELEKT nothing")
+
+
+def test_rows_chunked_joins_every_chunk(influx):
+    n = 2_345
+    influx.write_lines([f"lighting_rate,zone=Z{i % 3} rate={i} {1_700_000_000_000 + i}"
+                        for i in range(n)])
+    rows = influx.rows_chunked("SELECT rate FROM lighting_rate GROUP BY zone", chunk_size=100)
+    assert len(rows) == n
+    assert sorted(r["rate"] for r in rows) == list(range(n))
+    assert {r["zone"] for r in rows} == {"Z0", "Z1", "Z2"}
+
+
+def test_rows_chunked_reports_query_errors(influx):
+    with pytest.raises(InfluxRejected):
+        influx.rows_chunked("SELECT rate FROM lighting_rate WHERE time > now() GROUP BY")
+
+
+def test_quoted_identifiers_and_strings_survive_hostile_names(influx):
+    from streetwatch.influx import influxql_ident, influxql_string
+
+    influx.write_lines(['odd\\ measure,zone=it\'s\\ a\\,zone value=1 1700000000000',
+                        "odd\\ measure,zone=plain value=2 1700000000001"])
+    assert influx.tag_values("odd measure", "zone") == ["it's a,zone", "plain"]
+    zone = influxql_string("it's a,zone")
+    rows = influx.rows_chunked(f"SELECT value FROM {influxql_ident('odd measure')} WHERE zone = {zone}")
+    assert [r["value"] for r in rows] == [1]
