@@ -10,8 +10,9 @@ phase (DESIGN s.4, s.5). Definitions, for one zone:
 - **Night mean rate**: the mean of the samples' rates, each weighted by its hold within the
   night (its share of the covered time): sum(rate_i * hold_i) / sum(hold_i). A night no sample
   covers has no rate and is not counted.
-- **Minutes below target**: the covered minutes whose sample rate is below the target in force
-  (the sample's own `target` when stored, else the zone's configured target).
+- **Minutes below target**: the covered minutes of samples below the target in force (the
+  sample's own `target` when stored, else the zone's configured target), decided exactly on the
+  counts: 99 lit of 100 meets 0.99 whatever the float rounding of the stored rate.
 - **Month** (town local time): the nights that *start* in the month. Its mean rate is weighted by
   covered time over all those nights (a long winter night weighs more than a short summer one);
   `nights` counts the nights with a rate; the worst night is the one with the lowest mean (the
@@ -30,6 +31,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from fractions import Fraction
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -146,10 +149,22 @@ def _night_rate(ordered: Sequence[RateSample], times: list[int], night: Period, 
         hold_ms = max(0, min(until_ms, end_ms) - max(sample.ts_ms, start_ms))
         covered_ms += hold_ms
         weighted += sample.rate * hold_ms
-        if sample.rate < (target if sample.target is None else sample.target):
+        if _below(sample, target if sample.target is None else sample.target):
             below_ms += hold_ms
     mean = weighted / covered_ms if covered_ms else None
     return NightRate(start_ms, end_ms, covered_ms, mean, below_ms)
+
+
+def _below(sample: RateSample, target: float) -> bool:
+    """lit / expected < target, in integers (the target read as the decimal it was written as)."""
+    numerator, denominator = _ratio(target)
+    return sample.lit * denominator < numerator * sample.expected
+
+
+@lru_cache(maxsize=64)
+def _ratio(target: float) -> tuple[int, int]:
+    exact = Fraction(repr(target))
+    return exact.numerator, exact.denominator
 
 
 def summarise_month(zone: str, nights: Sequence[NightRate], tz: ZoneInfo) -> ZoneMonth:

@@ -51,8 +51,8 @@ def samples(start_ms: int, *runs: tuple[int, float], every_s: int = 60) -> list[
         # Samples for the first half only: the unsampled half is unknown, not dark.
         ("half covered", samples(0, (30, 0.98)), (0, HOUR), 0.98, 30 * MIN, 30 * MIN),
         # Each sample holds one tick at most: 0, 60, 120 s then 600 s -> holds of 60 s each.
-        ("gap", [RateSample(t * S, r, 1, 1) for t, r in ((0, 1.0), (60, 1.0), (120, 0.5),
-                                                         (600, 1.0))],
+        ("gap", [RateSample(t * S, lit / 2, lit, 2) for t, lit in ((0, 2), (60, 2), (120, 1),
+                                                                   (600, 2))],
          (0, HOUR), 3.5 / 4, 4 * MIN, 1 * MIN),
         # A sample holds until the next one when that comes sooner: 30 s at 1.0, 60 s at 0.5.
         ("early next", [RateSample(0, 1.0, 1, 1), RateSample(30 * S, 0.5, 1, 2)],
@@ -79,6 +79,13 @@ def test_the_stored_target_wins_over_the_configured_one():
     given = [RateSample(0, 0.985, 197, 200, target=0.98), RateSample(60 * S, 0.985, 197, 200)]
     (rate,) = night_rates(given, [(0, 120 * S)], every_s=60, target=0.99)
     assert rate.below_target_ms == 60 * S  # only the sample without a stored target
+
+
+def test_below_target_is_decided_on_exact_counts():
+    # 99/100 meets 0.99 exactly; 989/1000 is below it although its rate rounds to 0.99.
+    given = [RateSample(0, 0.99, 99, 100), RateSample(60 * S, 0.99, 989, 1000)]
+    (rate,) = night_rates(given, [(0, 120 * S)], every_s=60, target=0.99)
+    assert rate.below_target_ms == 60 * S
 
 
 def test_samples_are_assigned_to_their_own_nights_in_any_order():

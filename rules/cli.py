@@ -1,0 +1,106 @@
+"""`streetwatch report ...`: reports from the series the rule engine stores (DESIGN s.6).
+
+`report lighting --month YYYY-MM` reads the `lighting_rate` samples of every zone from InfluxDB
+(InfluxQL, one zone at a time so memory stays one zone-month) and writes the month per zone as CSV,
+with the definitions of rules/reports.py. Settings, InfluxDB and the schedule are imported inside
+the command, so `streetwatch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rules.reports import RateSample
+    from streetwatch.influx import InfluxClient
+    from streetwatch.settings import Settings
+
+report_app = typer.Typer(help="Reports: monthly lighting rate per zone (CSV).",
+                         no_args_is_help=True)
+MEASUREMENT = "lighting_rate"
+_DAY_MS = 86_400_000
+
+
+@report_app.callback()
+def report_group() -> None:
+    """Reports for managers, as CSV."""
+
+
+def _month(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
+        raise typer.BadParameter("must be YYYY-MM, e.g. 2025-01")
+    return value
+
+
+@report_app.command("lighting")
+def lighting(
+    month: Annotated[str, typer.Option("--month", callback=_month,
+                                       help="Month in town local time, YYYY-MM.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """Lighting rate per zone for a month: nights, time-weighted mean, worst night, minutes
+    below target (CSV: zone,nights,mean_rate,worst_night,worst_night_rate,minutes_below_target)."""
+    from streetwatch.errors import StreetwatchError
+    from streetwatch.influx import InfluxClient
+    from streetwatch.settings import load_settings
+
+    try:
+        settings = load_settings()
+        with InfluxClient.from_settings(settings) as influx:
+            text = lighting_report(settings, influx, month)
+    except StreetwatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def lighting_report(settings: Settings, influx: InfluxClient, month: str) -> str:
+    """The month's CSV from the stored `lighting_rate` samples of every zone."""
+    from zoneinfo import ZoneInfo
+
+    from rules.reports import lighting_csv, lighting_month, month_bounds_ms
+    from rules.schedule import LightsOnSchedule
+
+    tz = ZoneInfo(settings.town_timezone)
+    start_ms, end_ms = month_bounds_ms(month, tz)
+    # Nights are looked at two days either side of the month (see reports.month_nights), and a
+    # sample one tick before a night may hold into it.
+    from_ms = start_ms - 2 * _DAY_MS - settings.rules_every_s * 1000
+    to_ms = end_ms + 2 * _DAY_MS
+    samples = {zone: read_rate_samples(influx, zone, from_ms, to_ms)
+               for zone in influx.tag_values(MEASUREMENT, "zone")}
+    samples = {zone: found for zone, found in samples.items() if found}
+    targets = {zone: settings.zone_targets.get(zone, settings.lighting_target) for zone in samples}
+    rows = lighting_month(samples, LightsOnSchedule.from_settings(settings), month, tz,
+                          settings.rules_every_s, targets)
+    return lighting_csv(rows)
+
+
+def read_rate_samples(influx: InfluxClient, zone: str, from_ms: int, to_ms: int
+                      ) -> list[RateSample]:
+    """The `lighting_rate` samples of `zone` in [from_ms, to_ms), in time order."""
+    from rules.reports import RateSample
+    from streetwatch.influx import influxql_ident, influxql_string
+
+    fields = ", ".join(influxql_ident(name) for name in ("rate", "lit", "expected", "target"))
+    query = (f"SELECT {fields} FROM {influxql_ident(MEASUREMENT)} "
+             f"WHERE {influxql_ident('zone')} = {influxql_string(zone)} "
+             f"AND time >= {from_ms}ms AND time < {to_ms}ms")
+    return [
+        RateSample(int(row["time"]), float(row["rate"]), int(row.get("lit") or 0),
+                   int(row.get("expected") or 0),
+                   None if row.get("target") is None else float(row["target"]))
+        for row in influx.rows_chunked(query) if row.get("rate") is not None
+    ]
+
+
+__all__ = ["lighting_report", "read_rate_samples", "report_app"]
