@@ -76,6 +76,7 @@ class LampRules:
         self._wakes: list[tuple[int, int, int]] = []
         self._wake_at: dict[tuple[int, int], int] = {}
         self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
+        self._unsettled_cabinets: set[int] = set()
         self._unsettled_at = start_ms
         for i in range(n):
             self._evaluate_lamp(i, start_ms)
@@ -88,7 +89,7 @@ class LampRules:
     def advance(self, now_ms: int) -> None:
         """Process every wake due at or before `now_ms`, in time order (roll-ups first)."""
         while self._wakes and self._wakes[0][0] <= now_ms:
-            if self._unsettled and self._wakes[0][0] > self._unsettled_at:
+            if self._has_unsettled() and self._wakes[0][0] > self._unsettled_at:
                 self.settle()
             at, kind, key = heapq.heappop(self._wakes)
             if self._wake_at.get((kind, key)) != at:
@@ -96,15 +97,18 @@ class LampRules:
             del self._wake_at[(kind, key)]
             self.now = max(self.now, at)
             self._wake(kind, key, at)
-        if self._unsettled and now_ms > self._unsettled_at:
+        if self._has_unsettled() and now_ms > self._unsettled_at:
             self.settle()
         self.now = max(self.now, now_ms)
 
     def settle(self) -> None:
         """End of an instant: judge the lamps touched in it, now that every roll-up (cabinet,
         gateway) and every neighbour has been updated for that instant."""
-        at, lamps = self._unsettled_at, sorted(self._unsettled)
-        self._unsettled = set()
+        at = self._unsettled_at
+        cabinets, self._unsettled_cabinets = sorted(self._unsettled_cabinets), set()
+        for key in cabinets:
+            self._evaluate_cabinet(self._cabinet_names[key], at)
+        lamps, self._unsettled = sorted(self._unsettled), set()
         changed = [i for i in lamps if self._update_out(i, at)]
         covered: set[int] = set()
         for i in lamps:
@@ -115,11 +119,22 @@ class LampRules:
                 self._reconcile_lamp_out(i, at)
             self._judge_silent(i, at, self.category[i])
 
+    def _has_unsettled(self) -> bool:
+        return bool(self._unsettled or self._unsettled_cabinets)
+
     def _unsettle(self, i: int, now: int) -> None:
-        if self._unsettled and now != self._unsettled_at:
+        if self._has_unsettled() and now != self._unsettled_at:
             self.settle()
         self._unsettled_at = now
         self._unsettled.add(i)
+
+    def _unsettle_cabinet(self, cabinet: str, now: int) -> None:
+        """Cabinets are judged at the end of the instant too, before their lamps: a reading
+        order within one instant must not decide between a cabinet alert and lamp alerts."""
+        if self._has_unsettled() and now != self._unsettled_at:
+            self.settle()
+        self._unsettled_at = now
+        self._unsettled_cabinets.add(self._cabinet_keys[cabinet])
 
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         """A stored or live lamp reading; older than the lamp's latest, it changes nothing."""
@@ -164,7 +179,7 @@ class LampRules:
         if kind == _LAMP:
             self._evaluate_lamp(key, at)
         elif kind == _CABINET:
-            self._evaluate_cabinet(self._cabinet_names[key], at)
+            self._unsettle_cabinet(self._cabinet_names[key], at)
         else:
             self._evaluate_gateway(self._gateway_names[key], at)
 
@@ -194,7 +209,7 @@ class LampRules:
             self.counts.move(site.zone, old, new)
             if site.cabinet is not None:
                 self._cabinets[site.cabinet].move(old, new)
-                self._evaluate_cabinet(site.cabinet, now)
+                self._unsettle_cabinet(site.cabinet, now)
         interval = self.phases.interval(site.zone, now)
         self._unsettle(i, now)
         self._judge_simple(i, now, new, interval)
@@ -451,7 +466,7 @@ class LampRules:
             self._rejudge(self.fleet.by_gateway[gateway], now)
             for cabinet in sorted({self.fleet.sites[j].cabinet
                                    for j in self.fleet.by_gateway[gateway]} - {None}):
-                self._evaluate_cabinet(cabinet, now)
+                self._unsettle_cabinet(cabinet, now)
         stale_at = state.last_heard + cfg.stale_after_ms + 1
         upcoming = [t for t in (stale_at, silent_at) if t > now]
         if upcoming and state.offline_since is None:
