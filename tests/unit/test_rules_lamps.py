@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rules.config import RuleConfig
+from streetwatch.alerts.model import rfc3339_ms
+
 from rule_drive import (
     DAY0,
     HOUR,
@@ -15,9 +18,6 @@ from rule_drive import (
     road_lamps,
     run,
 )
-
-from rules.config import RuleConfig
-from streetwatch.alerts.model import rfc3339_ms
 
 NIGHT = DAY0 + 18 * HOUR  # 18:00Z, the FixedNights dusk
 START = NIGHT - 2 * HOUR

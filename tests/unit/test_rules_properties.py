@@ -6,11 +6,12 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rule_drive import DAY0, HOUR, MIN, FixedNights, run
 
 from rules.config import RuleConfig
 from rules.fleet import LampSite
 from rules.replay import LampObservation, StatusObservation
+
+from rule_drive import DAY0, HOUR, MIN, FixedNights, run
 
 START = DAY0 + 17 * HOUR
 FROM = DAY0 + 18 * HOUR
