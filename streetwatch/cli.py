@@ -10,6 +10,7 @@ import typer
 
 from rules.cli import report_app
 from simulators.cli import simulate
+from streetwatch.alerts.cli import alerts_app
 from streetwatch.demo import demo
 from streetwatch.registry.cli import db_app, devices_app
 from streetwatch.services.cli import services_app
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(services_app, name="services", help="Start/stop the local Mosquitto and InfluxDB.")
 app.add_typer(db_app, name="db", help="SQL registry schema (Alembic migrations).")
 app.add_typer(devices_app, name="devices", help="Device registry: import lamps, drains, gauges.")
+app.add_typer(alerts_app, name="alerts", help="Alerts: list, acknowledge, resolve.")
 app.add_typer(report_app, name="report", help="Reports: monthly lighting rate per zone (CSV).")
 app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)
 app.command("demo", help="Services + registry + ingester + simulator, all at once.")(demo)

@@ -41,7 +41,7 @@ def db_upgrade(
 ) -> None:
     """Create or upgrade the registry tables (safe to run again: at head it does nothing)."""
     sql_url = load_settings().sql_url()
-    with _database_errors(sql_url):
+    with database_errors(sql_url):
         before = migrate.current_revision(sql_url)
         after = migrate.upgrade(sql_url, revision)
     change = "already at" if before == after else f"upgraded from {before or 'empty'} to"
@@ -52,7 +52,7 @@ def db_upgrade(
 def db_current() -> None:
     """Print the database's revision and the newest one this version ships."""
     sql_url = load_settings().sql_url()
-    with _database_errors(sql_url):
+    with database_errors(sql_url):
         current = migrate.current_revision(sql_url)
     typer.echo(f"database {redact_url(sql_url)}: revision {current or 'none (empty)'}, "
                f"head {migrate.head_revision()}")
@@ -64,7 +64,7 @@ def devices_import(
 ) -> None:
     """Insert or update devices from a CSV file; if any row is bad, import nothing."""
     sql_url = load_settings().sql_url()
-    with _database_errors(sql_url):
+    with database_errors(sql_url):
         migrate.upgrade(sql_url)
         engine = make_engine(sql_url)
         try:
@@ -90,7 +90,7 @@ def _print_report(report: ImportReport) -> None:
 
 
 @contextmanager
-def _database_errors(sql_url: str) -> Iterator[None]:
+def database_errors(sql_url: str) -> Iterator[None]:
     """Turn configuration and database failures into one clear line and exit code 1."""
     try:
         yield
@@ -103,4 +103,4 @@ def _database_errors(sql_url: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-__all__ = ["db_app", "devices_app"]
+__all__ = ["database_errors", "db_app", "devices_app"]
