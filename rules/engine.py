@@ -9,7 +9,7 @@ from __future__ import annotations
 from rules.config import RuleConfig, Schedule
 from rules.fleet import Fleet
 from rules.lamps import LampRules
-from rules.lifecycle import AlertBook, AlertSink
+from rules.lifecycle import AlertBook, AlertSink, OpenAlert
 from rules.lighting import BelowTargetRule, LightingRate, city_sample
 from streetwatch.alerts.model import CITY_ZONE, AlertEvent
 
@@ -29,6 +29,15 @@ class RuleEngine:
     @property
     def now(self) -> int:
         return self.lamps.now
+
+    def adopt(self, alert: OpenAlert) -> None:
+        """An alert open in storage before the core started (live runner restart)."""
+        self.book.adopt(alert)
+        condition = alert.condition
+        if condition.kind == "zone_below_target":
+            self.below.assume(condition.zone)
+        else:
+            self.lamps.assume(condition)
 
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         self.lamps.lamp_reading(lamp_id, ts_ms, on, fault)

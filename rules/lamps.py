@@ -161,6 +161,26 @@ class LampRules:
         state.offline_since = None if online else (state.offline_since or self.now)
         self._evaluate_gateway(gateway, self.now)
 
+    def assume(self, condition: Condition) -> None:
+        """Hold an alert that storage says is open (the live runner's restart) until the data
+        says otherwise: a restart neither repeats it nor resolves it for want of evidence."""
+        self._active[(condition.subject, condition.kind)] = condition
+        lamps = [self.fleet.index[d] for d in condition.devices if d in self.fleet.index]
+        if condition.kind in ("lamp_out", "blind_spot"):
+            for i in lamps:
+                self.out[i] = 1
+                if condition.kind == "blind_spot":
+                    self._runs[i] = condition.subject
+        elif condition.kind == "cabinet_failure":
+            state = self._cabinets.get(condition.subject.removeprefix("cabinet:"))
+            if state is not None:
+                state.active = True
+        elif condition.kind == "gateway_offline":
+            state = self._gateways.get(condition.subject.removeprefix("gateway:"))
+            if state is not None:  # silent already: a reading or an `online` status clears it
+                state.last_heard = self.start_ms - self.config.lamp_silent_after_ms
+                self._evaluate_gateway(condition.subject.removeprefix("gateway:"), self.now)
+
     def take_transitions(self) -> list[Transition]:
         out, self.transitions = self.transitions, []
         return out

@@ -109,6 +109,10 @@ class BelowTargetRule:
                             f"{rfc3339_ms(state.above_since)}")]
         return []
 
+    def assume(self, zone: str) -> None:
+        """An open zone_below_target from storage (restart): it clears only after the hold."""
+        self._zones.setdefault(zone, _BelowTarget()).active = True
+
     def not_night(self, zone: str) -> None:
         """Streaks do not bridge a day: the next night starts counting afresh."""
         state = self._zones.get(zone)

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from rules.engine import RuleEngine
+from rules.lighting import LightingRate
+from streetwatch.alerts.model import AlertEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,13 @@ def replay_lines(engine: RuleEngine, observations: Iterable[Observation], from_m
                  to_ms: int, every_ms: int) -> Iterator[str]:
     """JSON lines for [from_ms, to_ms): alert events, and lighting rates at night ticks. What
     happens before `from_ms` (the warm-up since the engine's start) shapes state but is not printed."""
+    for item in replay_items(engine, observations, from_ms, to_ms, every_ms):
+        yield item.line() if isinstance(item, AlertEvent) else _line(item.as_json())
+
+
+def replay_items(engine: RuleEngine, observations: Iterable[Observation], from_ms: int,
+                 to_ms: int, every_ms: int) -> Iterator[AlertEvent | LightingRate]:
+    """`replay_lines` as objects (the live runner's rebuild stores and publishes them)."""
     next_tick = -(-engine.now // every_ms) * every_ms
     for observation in observations:
         if observation.ts_ms >= to_ms:
@@ -44,7 +53,7 @@ def replay_lines(engine: RuleEngine, observations: Iterable[Observation], from_m
         while next_tick < observation.ts_ms:
             yield from _tick(engine, next_tick, from_ms)
             next_tick += every_ms
-        _feed(engine, observation)
+        feed(engine, observation)
         yield from _events(engine, from_ms, to_ms)
     while next_tick < to_ms:
         yield from _tick(engine, next_tick, from_ms)
@@ -53,25 +62,25 @@ def replay_lines(engine: RuleEngine, observations: Iterable[Observation], from_m
     yield from _events(engine, from_ms, to_ms)
 
 
-def _feed(engine: RuleEngine, observation: Observation) -> None:
+def feed(engine: RuleEngine, observation: Observation) -> None:
+    """One observation into the core."""
     if isinstance(observation, LampObservation):
         engine.lamp_reading(observation.lamp, observation.ts_ms, observation.on, observation.fault)
     else:
         engine.gateway_status(observation.gateway, observation.online, observation.ts_ms)
 
 
-def _tick(engine: RuleEngine, ts_ms: int, from_ms: int) -> Iterator[str]:
+def _tick(engine: RuleEngine, ts_ms: int, from_ms: int) -> Iterator[AlertEvent | LightingRate]:
     samples = engine.tick(ts_ms)
     yield from _events(engine, from_ms, ts_ms + 1)
     if ts_ms >= from_ms:
-        for sample in samples:
-            yield _line(sample.as_json())
+        yield from samples
 
 
-def _events(engine: RuleEngine, from_ms: int, to_ms: int) -> Iterator[str]:
+def _events(engine: RuleEngine, from_ms: int, to_ms: int) -> Iterator[AlertEvent]:
     for event in engine.take_events():
         if from_ms <= event.ts_ms < to_ms:
-            yield event.line()
+            yield event
 
 
 def _line(document: dict[str, object]) -> str:

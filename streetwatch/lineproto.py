@@ -164,3 +164,26 @@ def _printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def lighting_rate_line(zone: str, ts_ms: int, lit: int, expected: int, stale: int,
+                       target: float) -> str:
+    """A `lighting_rate` sample (DESIGN s.4); rate is lit/expected (1.0 for an empty zone)."""
+    rate = lit / expected if expected else 1.0
+    point = (Point("lighting_rate").tag("zone", zone).field("rate", float(rate))
+             .field("lit", int(lit)).field("expected", int(expected)).field("stale", int(stale))
+             .field("target", float(target)).time(ts_ms, PRECISION))
+    return point.to_line_protocol()
+
+
+def alert_event_line(event_name: str, ts_ms: int, alert_id: int | None, kind: str,
+                     severity: str, zone: str, subject: str, devices: tuple[str, ...],
+                     message: str) -> str:
+    """An `alert_event` point. `subject` is a tag too: two events of one zone, kind and state in
+    one millisecond (two lamps out at once) are two points, not one overwriting the other."""
+    point = (Point("alert_event").tag("zone", zone).tag("kind", kind).tag("severity", severity)
+             .tag("state", event_name).tag("subject", subject)
+             .field("alert_id", int(alert_id) if alert_id is not None else -1)
+             .field("device", ",".join(devices)).field("message", _printable(message))
+             .time(ts_ms, PRECISION))
+    return point.to_line_protocol()

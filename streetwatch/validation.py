@@ -101,6 +101,17 @@ class MessageOutcome:
     rejects: list[RejectRecord] = field(default_factory=list)
     unregistered: int = 0
     status: StatusChange | None = None
+    readings: list[AcceptedReading] = field(default_factory=list)  # with keep_readings only
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedReading:
+    """A valid reading as parsed (the rule runner judges these; the ingester only stores)."""
+
+    kind: str
+    device_id: str
+    gateway: str
+    reading: Reading
 
 
 def process_message(
@@ -111,6 +122,7 @@ def process_message(
     limits: Limits = Limits(),
     retained: bool = False,
     status_clock: StatusClock | None = None,
+    keep_readings: bool = False,
 ) -> MessageOutcome:
     """Validate one message and encode what is good; never raises on input.
 
@@ -124,7 +136,7 @@ def process_message(
         return outcome
     if isinstance(parsed, AlertTopic):
         return outcome
-    context = _Context(topic, payload, now_ms, devices, limits, outcome)
+    context = _Context(topic, payload, now_ms, devices, limits, outcome, keep_readings)
     if isinstance(parsed, ReadingTopic):
         context.single(parsed)
     elif isinstance(parsed, BatchTopic):
@@ -150,6 +162,7 @@ class _Context:
     devices: DeviceIndex
     limits: Limits
     outcome: MessageOutcome
+    keep_readings: bool = False
 
     def reject(self, reason: str, detail: str, gateway: str, payload: bytes | None = None) -> None:
         record = RejectRecord(reason, detail, self.topic, gateway, payload or self.payload)
@@ -212,6 +225,8 @@ class _Context:
         else:
             tags = SeriesTags(gateway, known.zone, known.road)
         self.outcome.lines.append(reading_line(device_id, tags, reading))
+        if self.keep_readings:
+            self.outcome.readings.append(AcceptedReading(kind, device_id, gateway, reading))
 
     def time_or_owner_problem(
         self, gateway: str, kind: str, device_id: str, ts: int, known: KnownDevice | None

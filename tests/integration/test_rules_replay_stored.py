@@ -76,3 +76,42 @@ def test_stored_replay_is_the_pure_replay_byte_for_byte(settings_for):
     assert alerts[1]["ts"] == "2026-11-23T20:25:00.000Z"  # last reading 19:55, silent 30 min
     rates = [json.loads(x) for x in pure if '"zone": "Z1"' in x and "lighting_rate" in x]
     assert len(rates) == 4 * 60 and rates[0]["rate"] == 1.0
+
+
+def test_replay_command_prints_the_same_lines(settings_for, tmp_path):
+    """`streetwatch rules replay --from --to --output`: the CLI over the same storage path."""
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from streetwatch.cli import app
+
+    settings = town_settings(settings_for)
+    upgrade(settings.sql_url())
+    sql = make_engine(settings.sql_url())
+    upsert_devices(sql, [{"id": "L001", "gateway": "gw1", "zone": "Z1", "road": "R1",
+                          "position_on_road": 1}], [], [])
+    sql.dispose()
+    with InfluxClient.from_settings(settings) as influx:
+        influx.write_lines([lamp_line("L001", SeriesTags("gw1", "Z1", "R1"),
+                                      LampReading(ts=FROM + n * 300_000, on=False))
+                            for n in range(12)])
+    env = {"STREETWATCH_INFLUX_URL": settings.influx_url, "STREETWATCH_INFLUX_DB": settings.influx_db,
+           "STREETWATCH_DATABASE_URL": settings.sql_url(), "STREETWATCH_TOWN_TIMEZONE": "UTC",
+           "STREETWATCH_LIGHTS_ON_GRACE_S": "0", "STREETWATCH_LIGHTING_TARGET": "0.5",
+           "STREETWATCH_ZONE_SCHEDULES": json_module.dumps({"Z1": "18:00-06:00"})}
+    out = tmp_path / "replay.jsonl"
+    result = CliRunner().invoke(app, ["rules", "replay", "--from", "2026-11-23T18:00:00Z",
+                                      "--to", "2026-11-23T19:00:00Z", "--output", str(out),
+                                      "--warm-up", "0"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    lines = [json_module.loads(x) for x in out.read_text().splitlines()]
+    alerts = [x for x in lines if x["type"] == "alert"]
+    assert [(a["event"], a["kind"], a["ts"]) for a in alerts] == [
+        ("raised", "lamp_out", "2026-11-23T18:10:00.000Z"),
+        ("raised", "zone_below_target", "2026-11-23T18:15:00.000Z")]
+    assert sum(x["type"] == "lighting_rate" for x in lines) == 120  # Z1 and _city, 60 ticks
+    bad = CliRunner().invoke(app, ["rules", "replay", "--from", "2026-11-23 18:00", "--to",
+                                   "2026-11-23T19:00:00Z"], env=env)
+    assert bad.exit_code == 2 and "RFC 3339" in bad.output

@@ -1,0 +1,208 @@
+"""`streetwatch rules`: the live rule runner around the pure core (DESIGN s.5).
+
+On start it rebuilds: the alerts open in SQL are adopted, then the core runs over the stored
+readings of the last `warm_up` (a day by default, so the last night is known), recording what
+changed while it was down. Then it follows its own persistent MQTT session (QoS 1, manual acks:
+a message is acked once what it caused is in SQL), ticks at whole multiples of `every`, writes
+`lighting_rate` and `alert_event` to InfluxDB and publishes every alert event on
+`streetwatch/alerts/{zone}/{severity}`. Time inside the core still comes from the data; the wall
+clock only says when to tick and how far time may run ahead (`ADVANCE_LAG_MS` behind it, so
+readings a little late on the wire are still judged in order).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from rules.config import RuleConfig
+from rules.engine import RuleEngine
+from rules.lifecycle import OpenAlert
+from rules.lighting import LightingRate
+from rules.replay import feed, replay_items
+from rules.schedule import LightsOnSchedule
+from rules.sinks import SqlSink
+from rules.sources import fleet_of, stored_observations
+from streetwatch.alerts.model import AlertEvent
+from streetwatch.alerts.store import AlertStore
+from streetwatch.influx import InfluxClient
+from streetwatch.lineproto import alert_event_line, lighting_rate_line
+from streetwatch.logs import log_event
+from streetwatch.schemas import LampReading
+from streetwatch.settings import MqttEndpoint, Settings
+from streetwatch.validation import Limits, process_message
+
+log = logging.getLogger("streetwatch.rules")
+ADVANCE_LAG_MS = 500
+DEFAULT_WARM_UP_S = 26 * 3600
+SUBSCRIPTION = "streetwatch/#"
+MAX_PENDING_LINES = 200_000
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """What the runner needs besides the core: where to connect and how often to tick."""
+
+    endpoint: MqttEndpoint
+    client_id: str
+    every_ms: int = 60_000
+    warm_up_ms: int = DEFAULT_WARM_UP_S * 1000
+
+
+class RuleRunner:
+    """One live rule engine: rebuild, then MQTT in, SQL + InfluxDB + MQTT out."""
+
+    def __init__(self, settings: Settings, config: RunnerConfig, store: AlertStore,
+                 influx: InfluxClient, devices: Callable[[], dict],
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.settings, self.config, self.store, self.influx = settings, config, store, influx
+        self.devices = devices
+        self.wall_ms = wall_ms
+        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.pending_lines: list[str] = []
+        self.client: mqtt.Client | None = None
+        self.core: RuleEngine | None = None
+        self.next_tick = 0
+
+    # Start ---------------------------------------------------------------------------------------
+    def rebuild(self, fleet_records: Iterable) -> None:  # noqa: ANN001 - LampRecord list
+        """Adopt SQL's open alerts, then run the core over the stored warm-up window."""
+        now = self.wall_ms() - ADVANCE_LAG_MS
+        every = self.config.every_ms
+        start = (now - self.config.warm_up_ms) // every * every
+        self.core = RuleEngine(fleet_of(fleet_records), RuleConfig.from_settings(self.settings),
+                               LightsOnSchedule.from_settings(self.settings),
+                               SqlSink(self.store), start)
+        open_alerts = self.store.open_alerts()
+        for stored in open_alerts:
+            self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
+                                      stored.deadline_ms, stored.overdue))
+        count = 0
+        for item in replay_items(self.core, stored_observations(self.influx, start, now), start,
+                                 now, every):
+            self._emit(item)
+            count += 1
+        self.next_tick = -(-now // every) * every
+        log_event(log, "rules.rebuilt", adopted=len(open_alerts), outputs=count,
+                  lamps=len(self.core.fleet), from_ms=start, to_ms=now)
+
+    # Loop ----------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        client = self.client = self._connect()
+        try:
+            while not stop.is_set():
+                self._step()
+        finally:
+            client.loop_stop()
+            client.disconnect()
+
+    def _step(self) -> None:
+        """Take what arrived, let time pass, tick when due, flush outputs."""
+        timeout = max(0.0, min(0.2, (self.next_tick + ADVANCE_LAG_MS - self.wall_ms()) / 1000))
+        try:
+            first = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            first = None
+        if first is not None:
+            self._handle(first)
+            while not self.inbox.empty():
+                self._handle(self.inbox.get_nowait())
+        now = self.wall_ms() - ADVANCE_LAG_MS
+        assert self.core is not None
+        self._tick_before(now + 1)
+        self.core.advance(now)
+        self._emit_events()
+        self._flush_lines()
+
+    def _tick_before(self, ts_ms: int) -> None:
+        """Ticks strictly before `ts_ms` come first, as in replay (a reading stamped exactly
+        at a tick counts for that tick)."""
+        assert self.core is not None
+        while self.next_tick < ts_ms:
+            for sample in self.core.tick(self.next_tick):
+                self._emit(sample)
+            self.next_tick += self.config.every_ms
+
+    def _handle(self, message: mqtt.MQTTMessage) -> None:
+        """One message into the core; acked once its consequences are stored."""
+        assert self.core is not None and self.client is not None
+        outcome = process_message(message.topic, message.payload, self.wall_ms(), self.devices(),
+                                  Limits(), retained=bool(message.retain), keep_readings=True)
+        for accepted in outcome.readings:
+            reading = accepted.reading
+            if isinstance(reading, LampReading):
+                self._tick_before(reading.ts)
+                self.core.lamp_reading(accepted.device_id, reading.ts, reading.on, reading.fault)
+        if outcome.status is not None:
+            self.core.gateway_status(outcome.status.gateway, outcome.status.online,
+                                     max(self.core.now, self.wall_ms() - ADVANCE_LAG_MS))
+        self._emit_events()
+        self.client.ack(message.mid, message.qos)
+
+    # Outputs -------------------------------------------------------------------------------------
+    def _emit_events(self) -> None:
+        assert self.core is not None
+        for event in self.core.take_events():
+            self._emit(event)
+
+    def _emit(self, item: AlertEvent | LightingRate) -> None:
+        if isinstance(item, LightingRate):
+            self.pending_lines.append(lighting_rate_line(item.zone, item.ts_ms, item.lit,
+                                                         item.expected, item.stale, item.target))
+            return
+        self.pending_lines.append(alert_event_line(
+            item.event, item.ts_ms, item.id, item.kind, item.severity, item.zone, item.subject,
+            item.devices, item.message))
+        if self.client is not None:
+            self.client.publish(f"streetwatch/alerts/{item.zone}/{item.severity}", item.line(),
+                                qos=1)
+        log_event(log, "rules.alert", event=item.event, kind=item.kind, subject=item.subject,
+                  zone=item.zone, severity=item.severity, alert_id=item.id)
+
+    def _flush_lines(self) -> None:
+        """Derived series to InfluxDB; kept (bounded) and retried while it is down."""
+        if not self.pending_lines:
+            return
+        try:
+            self.influx.write_lines(self.pending_lines)
+            self.pending_lines = []
+        except Exception as exc:  # noqa: BLE001 - any InfluxDB failure: keep, retry next step
+            dropped = max(0, len(self.pending_lines) - MAX_PENDING_LINES)
+            self.pending_lines = self.pending_lines[dropped:]
+            log_event(log, "rules.influx_write_failed", logging.WARNING, error=str(exc)[:200],
+                      pending=len(self.pending_lines), dropped=dropped)
+
+    # MQTT ----------------------------------------------------------------------------------------
+    def _connect(self) -> mqtt.Client:
+        ep = self.config.endpoint
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                             clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+        if ep.username:
+            client.username_pw_set(ep.username,
+                                   ep.password.get_secret_value() if ep.password else None)
+        if ep.tls:
+            client.tls_set()
+        client.on_connect = self._on_connect
+        client.on_message = lambda _c, _u, message: self.inbox.put(message)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.connect(ep.host, ep.port, keepalive=30)
+        client.loop_start()
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log_event(log, "rules.connect_failed", logging.ERROR, reason=str(reason_code))
+            return
+        client.subscribe(SUBSCRIPTION, qos=1)
+        log_event(log, "rules.connected", broker=self.config.endpoint.display(),
+                  client_id=self.config.client_id)
+
+
+__all__ = ["RuleRunner", "RunnerConfig", "feed"]

@@ -1,0 +1,71 @@
+"""Composition of the live rule runner: settings -> registry, alert store, InfluxDB, broker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import httpx
+
+from rules.runner import RuleRunner, RunnerConfig
+from rules.webhooks import WebhookCourier
+from streetwatch.alerts.store import AlertStore
+from streetwatch.errors import InfluxAuthError
+from streetwatch.influx import InfluxClient
+from streetwatch.logs import log_event
+from streetwatch.registry.migrate import upgrade
+from streetwatch.registry.store import load_device_index, load_lamps, make_engine
+from streetwatch.settings import RULES_USER, MqttEndpoint, Settings
+
+log = logging.getLogger("streetwatch.rules")
+
+
+def rules_endpoint(settings: Settings) -> MqttEndpoint:
+    """The configured broker URL, or the local broker as `rules@streetwatch`."""
+    if not settings.uses_local_mqtt:
+        return settings.mqtt_endpoint()
+    from streetwatch.services import local_mosquitto
+
+    broker = local_mosquitto(settings)
+    return settings.mqtt_endpoint(RULES_USER, broker.credentials.get(RULES_USER))
+
+
+def run_rules(settings: Settings, every_s: int, warm_up_s: int,
+              stop: threading.Event | None = None) -> None:
+    """Rebuild, then run until SIGTERM/SIGINT (or `stop`)."""
+    stop = stop or _stop_on_signals()
+    sql_url = settings.sql_url()
+    upgrade(sql_url)
+    sql = make_engine(sql_url)
+    store = AlertStore(sql, [hook.get_secret_value() for hook in settings.alert_webhooks])
+    endpoint = rules_endpoint(settings)
+    with InfluxClient.from_settings(settings) as influx, httpx.Client(timeout=10) as http:
+        _ensure_database(influx)
+        devices = load_device_index(sql)
+        runner = RuleRunner(settings, RunnerConfig(endpoint, endpoint.username or "streetwatch-rules",
+                                                   every_s * 1000, warm_up_s * 1000),
+                            store, influx, lambda: devices)
+        runner.rebuild(load_lamps(sql))
+        courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
+                                   name="webhooks", daemon=True)
+        courier.start()
+        runner.run(stop)
+        courier.join(timeout=5)
+    sql.dispose()
+    log_event(log, "rules.stopped")
+
+
+def _ensure_database(influx: InfluxClient) -> None:
+    try:
+        influx.create_database()
+    except InfluxAuthError as exc:
+        if exc.status != 403:
+            raise
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

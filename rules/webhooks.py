@@ -1,0 +1,63 @@
+"""Webhook delivery from the SQL outbox: at least once, with backoff; a webhook that is down
+loses nothing (its rows stay due). Targets may carry tokens: only redacted forms are logged."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from streetwatch.alerts.store import AlertStore
+from streetwatch.logs import log_event
+
+log = logging.getLogger("streetwatch.rules.webhooks")
+FIRST_RETRY_MS = 5_000
+LONGEST_RETRY_MS = 3_600_000
+
+
+def retry_after_ms(attempts: int) -> int:
+    """5 s, 10 s, 20 s ... capped at an hour: a webhook down for a day is retried hourly."""
+    return min(FIRST_RETRY_MS * 2 ** max(attempts, 0), LONGEST_RETRY_MS)
+
+
+class WebhookCourier:
+    """Posts due outbox rows (one JSON event line each) and records the answer."""
+
+    def __init__(self, store: AlertStore, http: httpx.Client,
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.store, self.http, self.wall_ms = store, http, wall_ms
+
+    def deliver_due(self, limit: int = 100) -> int:
+        """One pass over what is due; returns how many were delivered."""
+        delivered = 0
+        for delivery in self.store.due_deliveries(self.wall_ms(), limit):
+            error = self._post(delivery.target, delivery.payload)
+            now = self.wall_ms()
+            if error is None:
+                self.store.delivered(delivery.id, now)
+                delivered += 1
+                continue
+            self.store.delivery_failed(delivery.id, now, error,
+                                       now + retry_after_ms(delivery.attempts))
+            log_event(log, "rules.webhook_failed", logging.WARNING,
+                      target=delivery.target_display, attempts=delivery.attempts + 1, error=error)
+        return delivered
+
+    def _post(self, target: str, payload: str) -> str | None:
+        try:
+            response = self.http.post(target, content=payload.encode(),
+                                      headers={"Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}"  # the message may repeat the URL (and its token)
+        return None if response.is_success else f"HTTP {response.status_code}"
+
+    def run(self, stop: threading.Event, every_s: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.deliver_due()
+            except Exception as exc:  # noqa: BLE001 - SQL hiccup: log, try again next pass
+                log_event(log, "rules.webhook_pass_failed", logging.ERROR, error=str(exc)[:200])
+            stop.wait(every_s)
