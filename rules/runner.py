@@ -70,6 +70,7 @@ class RuleRunner:
         self.client: mqtt.Client | None = None
         self.core: RuleEngine | None = None
         self.next_tick = 0
+        self.subscribed = threading.Event()
 
     # Start ---------------------------------------------------------------------------------------
     def rebuild(self, fleet_records: Iterable) -> None:  # noqa: ANN001 - LampRecord list
@@ -163,7 +164,7 @@ class RuleRunner:
         if self.client is not None:
             self.client.publish(f"streetwatch/alerts/{item.zone}/{item.severity}", item.line(),
                                 qos=1)
-        log_event(log, "rules.alert", event=item.event, kind=item.kind, subject=item.subject,
+        log_event(log, "rules.alert", change=item.event, kind=item.kind, subject=item.subject,
                   zone=item.zone, severity=item.severity, alert_id=item.id)
 
     def _flush_lines(self) -> None:
@@ -190,6 +191,7 @@ class RuleRunner:
         if ep.tls:
             client.tls_set()
         client.on_connect = self._on_connect
+        client.on_subscribe = lambda *_args: self.subscribed.set()
         client.on_message = lambda _c, _u, message: self.inbox.put(message)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.connect(ep.host, ep.port, keepalive=30)
@@ -201,7 +203,7 @@ class RuleRunner:
             log_event(log, "rules.connect_failed", logging.ERROR, reason=str(reason_code))
             return
         client.subscribe(SUBSCRIPTION, qos=1)
-        log_event(log, "rules.connected", broker=self.config.endpoint.display(),
+        log_event(log, "rules.subscribed", broker=self.config.endpoint.display(),
                   client_id=self.config.client_id)
 
 
