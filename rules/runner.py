@@ -71,6 +71,7 @@ class RuleRunner:
         self.core: RuleEngine | None = None
         self.next_tick = 0
         self.subscribed = threading.Event()
+        self._unpublished: list[AlertEvent] = []  # events of a rebuild run before connect()
 
     # Start ---------------------------------------------------------------------------------------
     def rebuild(self, fleet_records: Iterable) -> None:  # noqa: ANN001 - LampRecord list
@@ -95,8 +96,19 @@ class RuleRunner:
                   lamps=len(self.core.fleet), from_ms=start, to_ms=now)
 
     # Loop ----------------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Connect and subscribe (messages wait in the inbox, unacked, until `run`); publish what
+        a rebuild decided before the connection existed."""
+        if self.client is None:
+            self.client = self._connect()
+        for event in self._unpublished:
+            self._publish(event)
+        self._unpublished = []
+
     def run(self, stop: threading.Event) -> None:
-        client = self.client = self._connect()
+        self.connect()
+        client = self.client
+        assert client is not None
         try:
             while not stop.is_set():
                 self._step()
@@ -161,11 +173,17 @@ class RuleRunner:
         self.pending_lines.append(alert_event_line(
             item.event, item.ts_ms, item.id, item.kind, item.severity, item.zone, item.subject,
             item.devices, item.message))
-        if self.client is not None:
-            self.client.publish(f"streetwatch/alerts/{item.zone}/{item.severity}", item.line(),
-                                qos=1)
+        if self.client is None:
+            self._unpublished.append(item)
+        else:
+            self._publish(item)
         log_event(log, "rules.alert", change=item.event, kind=item.kind, subject=item.subject,
                   zone=item.zone, severity=item.severity, alert_id=item.id)
+
+    def _publish(self, event: AlertEvent) -> None:
+        assert self.client is not None
+        self.client.publish(f"streetwatch/alerts/{event.zone}/{event.severity}", event.line(),
+                            qos=1)
 
     def _flush_lines(self) -> None:
         """Derived series to InfluxDB; kept (bounded) and retried while it is down."""
@@ -191,7 +209,7 @@ class RuleRunner:
         if ep.tls:
             client.tls_set()
         client.on_connect = self._on_connect
-        client.on_subscribe = lambda *_args: self.subscribed.set()
+        client.on_subscribe = self._on_subscribe
         client.on_message = lambda _c, _u, message: self.inbox.put(message)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.connect(ep.host, ep.port, keepalive=30)
@@ -203,8 +221,11 @@ class RuleRunner:
             log_event(log, "rules.connect_failed", logging.ERROR, reason=str(reason_code))
             return
         client.subscribe(SUBSCRIPTION, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        self.subscribed.set()
         log_event(log, "rules.subscribed", broker=self.config.endpoint.display(),
-                  client_id=self.config.client_id)
+                  client_id=self.config.client_id, topic=SUBSCRIPTION)
 
 
 __all__ = ["RuleRunner", "RunnerConfig", "feed"]

@@ -46,6 +46,7 @@ def run_rules(settings: Settings, every_s: int, warm_up_s: int,
         runner = RuleRunner(settings, RunnerConfig(endpoint, endpoint.username or "streetwatch-rules",
                                                    every_s * 1000, warm_up_s * 1000),
                             store, influx, lambda: devices)
+        runner.connect()  # first, so what the rebuild decides is published as it happens
         runner.rebuild(load_lamps(sql))
         courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
                                    name="webhooks", daemon=True)

@@ -64,11 +64,15 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class IngesterProcess:
-    """`python -m streetwatch ingest` with its JSON log in a file."""
+    """`python -m streetwatch ingest` (or another service: `command`, ready when its log says
+    `ready_event`) with its JSON log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: tuple[str, ...] = ("ingest",),
+                 ready_event: str = "ingest.subscribed") -> None:
         self.env = env
         self.log_path = log_path
+        self.command = command
+        self.ready_event = ready_event
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -77,11 +81,11 @@ class IngesterProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streetwatch", "ingest"],
+                [sys.executable, "-m", "streetwatch", *self.command],
                 stdout=log, stderr=log, env=self.env, start_new_session=True,
             )
-        wait_for(lambda: self.events("ingest.subscribed") or self._died(), timeout_s,
-                 "the ingester to subscribe")
+        wait_for(lambda: self.events(self.ready_event) or self._died(), timeout_s,
+                 f"{' '.join(self.command)} to log {self.ready_event}")
         assert self.alive, f"ingester exited early:\n{self.log_tail()}"
         return self
 

@@ -132,3 +132,49 @@ def test_live_alerts_are_fast_stored_once_and_agree_with_replay(town, mosquitto)
     assert [(x["event"], x["kind"], x["subject"], x["ts"], x["deadline"])
             for x in replayed if x["type"] == "alert"] == live
     influx.close()
+
+
+def test_kill_9_between_raise_and_resolve_neither_loses_nor_repeats(town, mosquitto, tmp_path):
+    """`streetwatch rules` killed -9 with two lamp_out alerts open; while it is down one lamp is
+    fixed. After the restart: the fixed lamp's alert is resolved, the other stays open, and
+    nothing is raised twice (SQL history and the alert topic agree)."""
+    from processes import IngesterProcess, env_for
+
+    settings, sql = town
+    env = env_for(settings, TOWN_TIMEZONE="UTC", LIGHTS_ON_GRACE_S="0",
+                  ZONE_SCHEDULES=json.dumps({"Z1": night_around_now()}), LAMP_OUT_AFTER_S="1",
+                  LIGHTING_TARGET="0.5", RULES_EVERY_S="1")
+    runner = IngesterProcess(env, tmp_path / "rules.log", ("rules", "--warm-up", "600"),
+                             "rules.subscribed")
+    store = AlertStore(sql)
+    influx = InfluxClient.from_settings(settings)
+    watcher = AlertWatcher(mosquitto)
+
+    def send(readings: list[tuple[str, int, bool]]) -> None:
+        """As a gateway over MQTT, and into InfluxDB as the ingester would store them."""
+        publish_as(mosquitto, "gw1", [lamp_message(*r) for r in readings])
+        influx.write_lines([lamp_line(lamp, SeriesTags("gw1", "Z1", "R1"),
+                                      LampReading(ts=ts, on=on)) for lamp, ts, on in readings])
+
+    def open_subjects() -> set[str]:
+        return {a.subject for a in store.list_alerts(open_only=True)}
+
+    try:
+        runner.start()
+        t0 = int(time.time() * 1000)
+        send([(lamp, t0, lamp not in ("L002", "L005")) for lamp in LAMPS])
+        wait_for(lambda: open_subjects() == {"lamp:L002", "lamp:L005"}, 20, "two lamp_out alerts")
+        runner.kill9()
+        send([("L002", int(time.time() * 1000), True)])  # fixed while the runner is down
+        runner.start()
+        wait_for(lambda: open_subjects() == {"lamp:L005"}, 30, "L002 resolved after the restart")
+        wait_for(lambda: len(watcher.events) >= 3, 10, "three events on the alert topic")
+    finally:
+        runner.stop()
+        watcher.close()
+        influx.close()
+    seen = sorted((e["event"], e["subject"]) for e in watcher.events)
+    assert seen == [("raised", "lamp:L002"), ("raised", "lamp:L005"), ("resolved", "lamp:L002")]
+    for alert in store.list_alerts(open_only=False):
+        assert [h.event for h in store.history(alert.id)].count("raised") == 1
+    assert len(store.list_alerts(open_only=False)) == 2
