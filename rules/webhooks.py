@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 
 from streetwatch.alerts.store import AlertStore
-from streetwatch.logs import log_event
+from streetwatch.logs import log_event, quiet_url_loggers
 
 log = logging.getLogger("streetwatch.rules.webhooks")
 FIRST_RETRY_MS = 5_000
@@ -29,6 +29,7 @@ class WebhookCourier:
     def __init__(self, store: AlertStore, http: httpx.Client,
                  wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.store, self.http, self.wall_ms = store, http, wall_ms
+        quiet_url_loggers()  # httpx would log each POST's URL, token included
 
     def deliver_due(self, limit: int = 100) -> int:
         """One pass over what is due; returns how many were delivered."""

@@ -33,10 +33,21 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+# HTTP client libraries log every request's full URL at INFO: a webhook URL carries its token.
+QUIET_URL_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_url_loggers() -> None:
+    """Keep request URLs (and the secrets in them) out of the log, whatever the root level."""
+    for name in QUIET_URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send all logs to stderr as JSON lines (idempotent)."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    quiet_url_loggers()
     if not any(isinstance(h.formatter, JsonLineFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLineFormatter())
