@@ -1,12 +1,14 @@
-"""`streetwatch demo`: local services, registry, ingester and a simulated town, all at once.
+"""`streetwatch demo`: local services, registry, ingester, rule engine and a simulated town.
 
-The ingester runs as its own process (as in production); the simulator publishes from this one.
-Ctrl-C (or --duration) stops the simulator; the ingester stores what the broker still holds,
-flushes and exits; the demo ends by printing what this run stored.
+The ingester and the live rule runner run as their own processes (as in production); the
+simulator publishes from this one. Ctrl-C (or --duration) stops the simulator; the ingester stores
+what the broker still holds, flushes and exits; the demo ends by printing what this run stored,
+the lighting rate per zone and the open alerts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +26,11 @@ from streetwatch.settings import Settings
 if TYPE_CHECKING:
     from simulators.cli import SimulationConfig
 
-READY_EVENT = '"event": "ingest.subscribed"'
+# The simulator's lamps burn 18:00-06:00 Shanghai time; the rules judge them on the same clock.
+DEMO_SCHEDULE = "18:00-06:00"
+# Holds shortened so a demo of a minute or two shows alerts (production defaults: docs/alerts.md).
+DEMO_RULE_SETTINGS = {"LAMP_OUT_AFTER_S": "30", "LAMP_SILENT_AFTER_S": "300",
+                      "ZONE_BELOW_TARGET_AFTER_S": "60", "TOWN_TIMEZONE": "Asia/Shanghai"}
 
 
 def demo(
@@ -57,30 +63,41 @@ def run_demo(
     from streetwatch.settings import load_settings
 
     settings = load_settings()
+    fleet = build_fleet(seed, gateways, lamps, drains)
+    # Real time: each device reports every `interval` s, so the simulated clock keeps pace with
+    # the wall clock and the live rule runner judges fresh readings (no day of backfill).
+    interval = max(1.0, len(fleet.devices) / rate) if rate > 0 else 10.0
     config = SimulationConfig(gateways=gateways, lamps=lamps, drains=drains, rate=rate, seed=seed,
-                              duration_s=duration)
+                              duration_s=duration, interval_s=interval, backfill_s=0.0)
     gateway_ids = [f"gw{n}" for n in range(1, gateways + 1)]
     for line in services_up(settings, gateways=gateway_ids).lines():
         typer.echo(line)
     upgrade(settings.sql_url())
     # Registered before the ingester starts, so its first registry load already has the zones.
-    register_fleet(settings, build_fleet(seed, gateways, lamps, drains))
+    register_fleet(settings, fleet)
+    zones = sorted({lamp.zone for lamp in fleet.lamps})
     with InfluxClient.from_settings(settings) as influx:
         influx.create_database()  # idempotent; needed before the first count below
         before = stored_counts(influx)
-        simulate_with_ingester(settings, config, passwords_file, influx, before)
+        simulate_with_ingester(settings, config, passwords_file, influx, before, zones)
         for kind, count in stored_counts(influx).items():
             typer.echo(f"stored this run {kind:<14} {count - before[kind]}")
+        print_lighting_and_alerts(settings, influx)
 
 
 def simulate_with_ingester(
     settings: Settings, config: SimulationConfig, passwords_file: Path | None,
-    influx: InfluxClient, before: dict[str, int],
+    influx: InfluxClient, before: dict[str, int], zones: list[str],
 ) -> None:
-    """Run the simulator while an ingester child stores its readings; stop the child after."""
+    """Run the simulator while an ingester child stores its readings and a rule-runner child
+    judges them; stop both after."""
     from simulators.cli import resolve_passwords, run_simulation, stop_on_signals
 
-    ingester = start_ingester(settings)
+    ingester = start_child(settings, ("ingest",), "ingest.subscribed", "ingester")
+    rules_env = {f"STREETWATCH_{k}": v for k, v in DEMO_RULE_SETTINGS.items()}
+    rules_env["STREETWATCH_ZONE_SCHEDULES"] = json.dumps({z: DEMO_SCHEDULE for z in zones})
+    rules = start_child(settings, ("rules", "--every", "10", "--warm-up", "0"), "rules.subscribed",
+                        "rules", rules_env)
     try:
         print_where_to_look(settings)
         stop = threading.Event()
@@ -92,28 +109,57 @@ def simulate_with_ingester(
         wait_for_ingester(influx, before, summary.readings)
     finally:
         stop_child(ingester)  # SIGTERM: the ingester flushes its last batch and acks it
+        stop_child(rules)
 
 
-def start_ingester(settings: Settings, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
-    """Start `streetwatch ingest` as a child process and wait until it has subscribed."""
-    log_path = settings.state_dir / "logs" / "ingest.log"
+def start_child(settings: Settings, command: tuple[str, ...], ready_event: str, name: str,
+                env: dict[str, str] | None = None, timeout_s: float = 120.0
+                ) -> subprocess.Popen[bytes]:
+    """Start `streetwatch COMMAND` as a child process and wait until it logs `ready_event`."""
+    log_path = settings.state_dir / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "ab")  # noqa: SIM115 -- handed to the child process
     start = log_path.stat().st_size
     process = subprocess.Popen(
-        [sys.executable, "-m", "streetwatch", "ingest"], stdout=log_file, stderr=log_file,
-        env=os.environ.copy(), start_new_session=True,
+        [sys.executable, "-m", "streetwatch", *command], stdout=log_file, stderr=log_file,
+        env={**os.environ, **(env or {})}, start_new_session=True,
     )
+    ready = f'"event": "{ready_event}"'.encode()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
         with open(log_path, "rb") as log:
             log.seek(start)
-            if READY_EVENT.encode() in log.read():
-                typer.echo(f"ingester: running (pid {process.pid}), log {log_path}")
+            if ready in log.read():
+                typer.echo(f"{name}: running (pid {process.pid}), log {log_path}")
                 return process
         time.sleep(0.1)
     process.kill()
-    raise typer.Exit(f"ingester did not subscribe within {timeout_s:.0f} s; see {log_path}")
+    raise typer.Exit(f"{name} did not get ready within {timeout_s:.0f} s; see {log_path}")
+
+
+def print_lighting_and_alerts(settings: Settings, influx: InfluxClient) -> None:
+    """The latest lighting rate per zone (this last hour) and the open alerts, by kind."""
+    from streetwatch.alerts.store import AlertStore
+    from streetwatch.registry.store import make_engine
+
+    rows = influx.rows('SELECT last("rate") AS rate, last("lit") AS lit, '
+                       'last("expected") AS expected FROM "lighting_rate" '
+                       'WHERE time > now() - 1h GROUP BY "zone"')
+    if not rows:
+        typer.echo("lighting rate: no sample this hour (it is measured in the town's night, "
+                   f"{DEMO_SCHEDULE} Asia/Shanghai in the demo)")
+    for row in sorted(rows, key=lambda r: r["zone"]):
+        typer.echo(f"lighting rate {row['zone']:<8} {row['rate']:.2%} "
+                   f"({row['lit']}/{row['expected']} lit)")
+    engine = make_engine(settings.sql_url())
+    try:
+        alerts = AlertStore(engine).list_alerts(open_only=True)
+    finally:
+        engine.dispose()
+    typer.echo(f"open alerts: {len(alerts)} (streetwatch alerts list)")
+    for alert in alerts[:15]:
+        typer.echo(f"  #{alert.id} {alert.severity:<6} {alert.kind:<17} {alert.subject:<22} "
+                   f"{alert.message}")
 
 
 def print_where_to_look(settings: Settings) -> None:
