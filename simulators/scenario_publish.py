@@ -1,0 +1,172 @@
+"""Publish a labelled scenario for real: its lamps into the registry, its readings over MQTT as its
+gateways (QoS 1), anchored in the recent past so the ingester accepts every one.
+
+The anchor: by default the scenario's duration plus a margin before now, on a whole minute (and a
+rule tick), so every reading is older than now (the ingester refuses readings more than 5 min
+ahead) and far younger than its 30-day bound, and the gateways' own `online` status on connect
+lands after the scenario's window. A gateway status carries no timestamp (the ingester stamps it
+on receipt), so a scenario with a `gateway_offline` fault is anchored so that its first status
+falls a few seconds from now, and each status is published live when the clock reaches it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rules.replay import LampObservation, StatusObservation
+from simulators.publisher import GatewayPool, PublishOptions, connect_gateways, encode
+from simulators.scenario import anchor_step_ms, anchored_settings, load_scenario, observations
+from simulators.scenario_format import Scenario
+from streetwatch.alerts.model import rfc3339_ms
+from streetwatch.errors import ConfigError
+from streetwatch.topics import reading_topic, status_topic
+
+if TYPE_CHECKING:
+    from streetwatch.settings import Settings
+
+Clock = Callable[[], float]
+PasswordsHook = Callable[["Settings", Sequence[str]], dict[str, str]]
+MARGIN_MS = 120_000  # the window ends this long (at least) before the anchor is chosen
+EARLY_MS = 240_000  # a reading may go out this far ahead of the clock (the ingester allows 5 min)
+STATUS_LEAD_MS = 5_000  # time to publish the readings that come before the first status
+LATE_MS = 5_000  # a status published later than this after its instant is stored late
+
+
+@dataclass
+class ScenarioSummary:
+    """What a run published; `late_statuses` > 0 means a status label will likely be missed."""
+
+    scenario: str
+    anchor_ms: int
+    readings: int = 0
+    statuses: int = 0
+    offline_statuses: int = 0
+    late_statuses: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"scenario": self.scenario, "anchor": rfc3339_ms(self.anchor_ms),
+                "anchor_ms": self.anchor_ms, "readings": self.readings,
+                "statuses": self.statuses, "offline_statuses": self.offline_statuses,
+                "late_statuses": self.late_statuses}
+
+
+def default_anchor_ms(scenario: Scenario, now_ms: int) -> int:
+    """The scenario's whole window before `now_ms` minus a margin; with statuses, the anchor that
+    puts the first one just ahead of `now_ms` (see the module docstring). On an anchor step."""
+    step = anchor_step_ms(scenario)
+    statuses = [o.ts_ms for o in observations(scenario, 0) if isinstance(o, StatusObservation)]
+    if not statuses:
+        return (now_ms - scenario.duration_ms - MARGIN_MS) // step * step
+    return -(-(now_ms + STATUS_LEAD_MS - statuses[0]) // step) * step
+
+
+def registry_rows(scenario: Scenario) -> list[dict[str, object]]:
+    """The scenario's lamps in the shape `registry.store.upsert_devices` takes."""
+    return [{"id": s.id, "gateway": s.gateway, "zone": s.zone, "road": s.road,
+             "position_on_road": s.position, "cabinet": s.cabinet, "lat": s.lat, "lon": s.lon}
+            for s in scenario.sites]
+
+
+def register_scenario(settings: Settings, scenario: Scenario) -> None:
+    """Upgrade the registry schema and upsert the scenario's lamps (as `devices import` does)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from streetwatch.registry.migrate import upgrade
+    from streetwatch.registry.store import make_engine, upsert_devices
+
+    try:
+        upgrade(settings.sql_url())
+        engine = make_engine(settings.sql_url())
+        try:
+            upsert_devices(engine, registry_rows(scenario), [], [])
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise ConfigError(f"cannot register scenario {scenario.name}'s lamps "
+                          f"({type(exc).__name__}: {cause})") from None
+
+
+def run_scenario(settings: Settings, path: Path | str, anchor_ms: int | None,
+                 passwords: PasswordsHook, clock: Clock = time.time,
+                 stop: threading.Event | None = None) -> ScenarioSummary:
+    """`streetwatch simulate --scenario`: load, register, anchor (default: recent past), publish."""
+    scenario = load_scenario(path)
+    register_scenario(settings, scenario)
+    gateway_passwords = passwords(settings, scenario.gateways)
+    if anchor_ms is None:
+        anchor_ms = default_anchor_ms(scenario, int(clock() * 1000))
+    anchored_settings(scenario, anchor_ms)  # refuses an anchor off the minute/tick grid
+    endpoint = settings.mqtt_endpoint()
+    return publish_scenario(scenario, anchor_ms, host=endpoint.host, port=endpoint.port,
+                            passwords=gateway_passwords, options=PublishOptions(tls=endpoint.tls),
+                            clock=clock, stop=stop)
+
+
+def publish_scenario(scenario: Scenario, anchor_ms: int, *, host: str, port: int,
+                     passwords: Mapping[str, str], options: PublishOptions | None = None,
+                     clock: Clock = time.time, stop: threading.Event | None = None
+                     ) -> ScenarioSummary:
+    """Publish every observation in order and wait for the broker's acks. The links close with a
+    plain DISCONNECT: no closing `offline` status (nor will) lands in the scenario's window."""
+    stop = stop or threading.Event()
+    seed = zlib.crc32(scenario.name.encode())
+    pool = connect_gateways(scenario.gateways, host, port, passwords, seed,
+                            options or PublishOptions(), stop)
+    try:
+        summary = _publish(pool, scenario, anchor_ms, clock)
+        pool.await_acks()
+    finally:
+        pool.close(graceful=False)
+    return summary
+
+
+def _publish(pool: GatewayPool, scenario: Scenario, anchor_ms: int,
+             clock: Clock) -> ScenarioSummary:
+    summary = ScenarioSummary(scenario.name, anchor_ms)
+    gateway_of = {site.id: site.gateway for site in scenario.sites}
+    for observation in observations(scenario, anchor_ms):
+        if isinstance(observation, LampObservation):
+            if not _hold_until(pool, clock, observation.ts_ms - EARLY_MS):
+                break
+            gateway = gateway_of[observation.lamp]
+            pool.publish(gateway, reading_topic(gateway, "lamp", observation.lamp),
+                         encode(_payload(observation)))
+            summary.readings += 1
+            continue
+        pool.await_acks()  # the readings before a status reach the broker first
+        if not _hold_until(pool, clock, observation.ts_ms):
+            break
+        _publish_status(pool, observation, summary, clock)
+    return summary
+
+
+def _payload(observation: LampObservation) -> dict[str, object]:
+    return {"ts": observation.ts_ms, "on": observation.on, "dim": 100 if observation.on else 0,
+            "fault": observation.fault}
+
+
+def _publish_status(pool: GatewayPool, observation: StatusObservation, summary: ScenarioSummary,
+                    clock: Clock) -> None:
+    """A real, retained status message, as a gateway sends it (its will is the same `offline`)."""
+    state = b"online" if observation.online else b"offline"
+    pool.links[observation.gateway].publish(status_topic(observation.gateway), state, retain=True)
+    summary.statuses += 1
+    if not observation.online:
+        summary.offline_statuses += 1
+    if clock() * 1000 - observation.ts_ms > LATE_MS:
+        summary.late_statuses += 1
+
+
+def _hold_until(pool: GatewayPool, clock: Clock, ts_ms: int) -> bool:
+    """Keep the links serviced until the clock reaches `ts_ms`; False when told to stop."""
+    while (ahead_s := ts_ms / 1000 - clock()) > 0:
+        if pool.wait(min(ahead_s, 1.0)):
+            return False
+    return True
