@@ -2,7 +2,7 @@
 and compare the output with the scenario's labels.
 
 The replay starts at the anchor (no warm-up), exactly like the scenario's pure run
-(`simulators.scenario.pure_replay_lines`), with the scenario's rule settings and its zone
+(`rules.scenario_replay.pure_replay_lines`), with the scenario's rule settings and its zone
 schedules moved to the anchor; the operator's own thresholds are not used. The registry should
 hold only the scenario's lamps (a scratch install): every registered lamp is judged.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rules.stored_replay import stored_replay_lines
-from simulators.scenario import LabelResult, anchored_settings, check, load_scenario
+from streetwatch.scenarios import LabelResult, anchored_settings, check, load_scenario
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings

@@ -19,12 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rules.replay import LampObservation, StatusObservation
 from simulators.publisher import GatewayPool, PublishOptions, connect_gateways, encode
-from simulators.scenario import anchor_step_ms, anchored_settings, load_scenario, observations
-from simulators.scenario_format import Scenario
 from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.errors import ConfigError
+from streetwatch.scenarios import (
+    Scenario,
+    ScenarioReading,
+    ScenarioStatus,
+    anchor_step_ms,
+    anchored_settings,
+    load_scenario,
+    scenario_events,
+)
 from streetwatch.topics import reading_topic, status_topic
 
 if TYPE_CHECKING:
@@ -60,7 +66,7 @@ def default_anchor_ms(scenario: Scenario, now_ms: int) -> int:
     """The scenario's whole window before `now_ms` minus a margin; with statuses, the anchor that
     puts the first one just ahead of `now_ms` (see the module docstring). On an anchor step."""
     step = anchor_step_ms(scenario)
-    statuses = [o.ts_ms for o in observations(scenario, 0) if isinstance(o, StatusObservation)]
+    statuses = [e.ts_ms for e in scenario_events(scenario, 0) if isinstance(e, ScenarioStatus)]
     if not statuses:
         return (now_ms - scenario.duration_ms - MARGIN_MS) // step * step
     return -(-(now_ms + STATUS_LEAD_MS - statuses[0]) // step) * step
@@ -113,7 +119,7 @@ def publish_scenario(scenario: Scenario, anchor_ms: int, *, host: str, port: int
                      passwords: Mapping[str, str], options: PublishOptions | None = None,
                      clock: Clock = time.time, stop: threading.Event | None = None
                      ) -> ScenarioSummary:
-    """Publish every observation in order and wait for the broker's acks. The links close with a
+    """Publish every reading and status in order and wait for the broker's acks. The links close with a
     plain DISCONNECT: no closing `offline` status (nor will) lands in the scenario's window."""
     stop = stop or threading.Event()
     seed = zlib.crc32(scenario.name.encode())
@@ -131,36 +137,36 @@ def _publish(pool: GatewayPool, scenario: Scenario, anchor_ms: int,
              clock: Clock) -> ScenarioSummary:
     summary = ScenarioSummary(scenario.name, anchor_ms)
     gateway_of = {site.id: site.gateway for site in scenario.sites}
-    for observation in observations(scenario, anchor_ms):
-        if isinstance(observation, LampObservation):
-            if not _hold_until(pool, clock, observation.ts_ms - EARLY_MS):
+    for event in scenario_events(scenario, anchor_ms):
+        if isinstance(event, ScenarioReading):
+            if not _hold_until(pool, clock, event.ts_ms - EARLY_MS):
                 break
-            gateway = gateway_of[observation.lamp]
-            pool.publish(gateway, reading_topic(gateway, "lamp", observation.lamp),
-                         encode(_payload(observation)))
+            gateway = gateway_of[event.lamp]
+            pool.publish(gateway, reading_topic(gateway, "lamp", event.lamp),
+                         encode(_payload(event)))
             summary.readings += 1
             continue
         pool.await_acks()  # the readings before a status reach the broker first
-        if not _hold_until(pool, clock, observation.ts_ms):
+        if not _hold_until(pool, clock, event.ts_ms):
             break
-        _publish_status(pool, observation, summary, clock)
+        _publish_status(pool, event, summary, clock)
     return summary
 
 
-def _payload(observation: LampObservation) -> dict[str, object]:
-    return {"ts": observation.ts_ms, "on": observation.on, "dim": 100 if observation.on else 0,
-            "fault": observation.fault}
+def _payload(reading: ScenarioReading) -> dict[str, object]:
+    return {"ts": reading.ts_ms, "on": reading.on, "dim": 100 if reading.on else 0,
+            "fault": reading.fault}
 
 
-def _publish_status(pool: GatewayPool, observation: StatusObservation, summary: ScenarioSummary,
+def _publish_status(pool: GatewayPool, status: ScenarioStatus, summary: ScenarioSummary,
                     clock: Clock) -> None:
     """A real, retained status message, as a gateway sends it (its will is the same `offline`)."""
-    state = b"online" if observation.online else b"offline"
-    pool.links[observation.gateway].publish(status_topic(observation.gateway), state, retain=True)
+    state = b"online" if status.online else b"offline"
+    pool.links[status.gateway].publish(status_topic(status.gateway), state, retain=True)
     summary.statuses += 1
-    if not observation.online:
+    if not status.online:
         summary.offline_statuses += 1
-    if clock() * 1000 - observation.ts_ms > LATE_MS:
+    if clock() * 1000 - status.ts_ms > LATE_MS:
         summary.late_statuses += 1
 
 

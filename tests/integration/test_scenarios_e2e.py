@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from rules.scenario_check import check_stored
+from rules.scenario_replay import pure_replay_lines
 from rules.stored_replay import stored_replay_lines
 from simulators.cli import load_passwords_file
-from simulators.scenario import Scenario, anchored_settings, load_scenario, pure_replay_lines
 from simulators.scenario_publish import register_scenario, run_scenario
 from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.influx import InfluxClient
+from streetwatch.scenarios import Scenario, anchored_settings, load_scenario
 from streetwatch.settings import Settings
 
 from processes import finish_simulator, wait_for

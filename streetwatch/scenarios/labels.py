@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from simulators.scenario_format import AlertLabel, RateLabel, Scenario
+from streetwatch.scenarios.format import AlertLabel, RateLabel, Scenario
 
 _RATE_TOLERANCE = 5e-7  # the replay prints rates rounded to 6 decimals
 

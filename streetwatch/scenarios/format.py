@@ -6,7 +6,7 @@ what is wrong")`, so a typo in a scenario fails loudly instead of silently testi
 Times in a scenario are clock times of the scenario's own day ("19:10", "19:25:00.001"): offset 0
 is `start`, and a time means its first occurrence at or after `start` (scenarios last less than a
 day). Anchoring the scenario at an epoch-ms instant maps `start` to that instant; see
-simulators/scenario.py for how the town's zone schedules follow.
+streetwatch/scenarios/timeline.py for how the town's zone schedules follow.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rules.fleet import LampSite
-from rules.lamps import DARK_FAULTS
 from streetwatch.alerts.model import LAMP_ALERT_KINDS, SEVERITIES
 from streetwatch.errors import ConfigError
 from streetwatch.schemas import ID_PATTERN
@@ -41,11 +39,27 @@ TOWN_KEYS = (
 LAMP_FAULT_KINDS = ("dark", "silent", "stuck_on", "cycling")
 FAULT_KINDS = (*LAMP_FAULT_KINDS, "cabinet_trip", "gateway_offline", "gateway_silent")
 ALERT_EVENTS = ("raised", "resolved", "overdue", "escalated")
+# Faults that leave a lamp dark (rules.lamps.DARK_FAULTS; a unit test keeps the two equal).
+DARK_FAULTS = ("driver_failure", "lamp_failure", "power_supply")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9])(?:\.([0-9]{3}))?)?")
 
 
 class ScenarioError(ConfigError):
     """A scenario file is unreadable or inconsistent; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioLamp:
+    """A lamp of the scenario, as the registry holds it (the fields of rules.fleet.LampSite)."""
+
+    id: str
+    gateway: str
+    zone: str
+    road: str | None = None
+    position: int | None = None
+    cabinet: str | None = None
+    lat: float | None = None
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +115,7 @@ class Scenario:
     duration_ms: int
     interval_ms: int
     town: Settings  # defaults + the scenario's [town] values (never the operator's environment)
-    sites: tuple[LampSite, ...]
+    sites: tuple[ScenarioLamp, ...]
     faults: tuple[Fault, ...]
     alerts: tuple[AlertLabel, ...]
     rates: tuple[RateLabel, ...]
@@ -173,7 +187,7 @@ class _Reader:
         )
 
     # Devices ----------------------------------------------------------------------------------
-    def sites(self, data: dict[str, Any]) -> tuple[LampSite, ...]:
+    def sites(self, data: dict[str, Any]) -> tuple[ScenarioLamp, ...]:
         sites = [site for i, row in enumerate(self.rows("roads", data.get("roads", [])))
                  for site in self.road(f"roads[{i}]", row)]
         sites += [self.lamp(f"lamps[{i}]", row)
@@ -187,7 +201,7 @@ class _Reader:
             seen.add(site.id)
         return tuple(sites)
 
-    def road(self, key: str, row: dict[str, Any]) -> list[LampSite]:
+    def road(self, key: str, row: dict[str, Any]) -> list[ScenarioLamp]:
         """`lamps` lamps at positions 1..n; ids `id_prefix` + number; cabinets of `cabinet_size`."""
         self.keys(key, row, {"road", "zone", "gateway", "lamps", "cabinet_size", "id_prefix",
                              "cabinet_prefix"}, {"road", "zone", "gateway", "lamps"})
@@ -197,15 +211,16 @@ class _Reader:
         prefix = self.text(f"{key}.id_prefix", row.get("id_prefix", "L"))
         cabinet_prefix = self.text(f"{key}.cabinet_prefix", row.get("cabinet_prefix", f"{road}-C"))
         width = max(3, len(str(count)))
-        return [LampSite(self.ident(f"{key}.id_prefix", f"{prefix}{p:0{width}d}"), gateway, zone,
-                         road, p, f"{cabinet_prefix}{(p - 1) // size + 1}" if size else None)
+        return [ScenarioLamp(self.ident(f"{key}.id_prefix", f"{prefix}{p:0{width}d}"), gateway,
+                             zone, road, p,
+                             f"{cabinet_prefix}{(p - 1) // size + 1}" if size else None)
                 for p in range(1, count + 1)]
 
-    def lamp(self, key: str, row: dict[str, Any]) -> LampSite:
+    def lamp(self, key: str, row: dict[str, Any]) -> ScenarioLamp:
         self.keys(key, row, {"id", "gateway", "zone", "road", "position", "cabinet", "lat", "lon"},
                   {"id", "gateway", "zone"})
         position = row.get("position")
-        return LampSite(
+        return ScenarioLamp(
             self.ident(f"{key}.id", row["id"]), self.ident(f"{key}.gateway", row["gateway"]),
             self.ident(f"{key}.zone", row["zone"]),
             None if row.get("road") is None else self.ident(f"{key}.road", row["road"]),
@@ -214,7 +229,7 @@ class _Reader:
             self.number(f"{key}.lat", row.get("lat")), self.number(f"{key}.lon", row.get("lon")))
 
     # Town settings ----------------------------------------------------------------------------
-    def town(self, table: dict[str, Any], sites: tuple[LampSite, ...]) -> Settings:
+    def town(self, table: dict[str, Any], sites: tuple[ScenarioLamp, ...]) -> Settings:
         """Settings defaults + these keys, validated by Settings itself (no environment read)."""
         self.keys("town", table, set(TOWN_KEYS))
         town = Settings.model_construct()
@@ -234,7 +249,7 @@ class _Reader:
         return town
 
     # Faults -----------------------------------------------------------------------------------
-    def faults(self, rows: object, sites: tuple[LampSite, ...]) -> tuple[Fault, ...]:
+    def faults(self, rows: object, sites: tuple[ScenarioLamp, ...]) -> tuple[Fault, ...]:
         lamps = {s.id for s in sites}
         cabinets = {s.cabinet for s in sites} - {None}
         gateways = {s.gateway for s in sites}
@@ -269,7 +284,7 @@ class _Reader:
         return Fault(kind, from_ms, until_ms, tuple(named) if target == "lamps" else (),
                      row.get("cabinet"), row.get("gateway"),
                      None if "fault" not in row else self.choice(
-                         f"{key}.fault", row["fault"], tuple(sorted(DARK_FAULTS))))
+                         f"{key}.fault", row["fault"], DARK_FAULTS))
 
     # Labels -----------------------------------------------------------------------------------
     def forbidding(self, expect: dict[str, Any]) -> tuple[bool, tuple[str, ...]]:

@@ -1,12 +1,7 @@
-"""Labelled scenarios (docs/scenarios.md): a small town with known faults and the alerts and
-lighting rates they must produce, run anywhere in time.
+"""A scenario in time: its readings and gateway statuses anchored at an epoch-ms instant, and the
+rule settings it runs with there.
 
-Pure: load and validate a file, build its lamps, generate its observations anchored at an
-epoch-ms instant, run it through the rule core (`pure_replay_lines`) and `check` replay lines
-against its labels. Publishing over MQTT is simulators/scenario_publish.py; the same check over
-stored data is rules/scenario_check.py.
-
-Anchoring: the scenario clock reads `start` at the anchor. The town's zone schedules are written on
+Pure. The scenario clock reads `start` at the anchor. The town's zone schedules are written on
 that clock, so `anchored_settings` moves them by the anchor's time of day: a scenario anchored at
 09:37 UTC whose clock starts at 17:00 gets "18:00-06:00" as "10:37-22:37" (UTC), and its nights,
 faults and labels keep their places relative to the anchor whatever the date and hour.
@@ -15,39 +10,42 @@ faults and labels keep their places relative to the anchor whatever the date and
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from rules.config import RuleConfig
-from rules.engine import RuleEngine
-from rules.fleet import Fleet, LampSite
-from rules.lifecycle import MemorySink
-from rules.replay import LampObservation, Observation, StatusObservation, replay_lines
-from rules.schedule import LightsOnSchedule
-from simulators.scenario_format import (
+from streetwatch.fixed_schedule import parse_fixed_schedule
+from streetwatch.scenarios.format import (
     DAY_MS,
     MIN_MS,
     TOWN_KEYS,
-    AlertLabel,
     Fault,
-    RateLabel,
     Scenario,
     ScenarioError,
-    load_scenario,
+    ScenarioLamp,
 )
-from simulators.scenario_labels import LabelResult, check
-from streetwatch.fixed_schedule import parse_fixed_schedule
 
 SILENCES = frozenset({"silent", "gateway_offline", "gateway_silent"})
 
-__all__ = [
-    "AlertLabel", "Fault", "LabelResult", "RateLabel", "Scenario", "ScenarioError",
-    "anchor_step_ms", "anchored_settings", "check", "load_scenario", "observations",
-    "pure_replay_lines", "sites",
-]
+
+@dataclass(frozen=True, slots=True)
+class ScenarioReading:
+    """What lamp `lamp` reports at `ts_ms` (a lamp reading's `on` and `fault`)."""
+
+    ts_ms: int
+    lamp: str
+    on: bool
+    fault: str | None = None
 
 
-def sites(scenario: Scenario) -> list[LampSite]:
-    """The scenario's lamps as the rule core (and the registry) sees them."""
-    return list(scenario.sites)
+@dataclass(frozen=True, slots=True)
+class ScenarioStatus:
+    """A gateway's `online`/`offline` status message at `ts_ms`."""
+
+    ts_ms: int
+    gateway: str
+    online: bool
+
+
+ScenarioEvent = ScenarioReading | ScenarioStatus
 
 
 # Anchoring --------------------------------------------------------------------------------------
@@ -77,34 +75,34 @@ def _shifted(schedule: str, shift_min: int) -> str:
     return f"{on // 60:02d}:{on % 60:02d}-{off // 60:02d}:{off % 60:02d}"
 
 
-# Observations -----------------------------------------------------------------------------------
-def observations(scenario: Scenario, anchor_ms: int) -> list[Observation]:
+# Readings and statuses --------------------------------------------------------------------------
+def scenario_events(scenario: Scenario, anchor_ms: int) -> list[ScenarioEvent]:
     """Every lamp reading and gateway status, in the order stored replay reads them: by time,
     lamp readings (by lamp id) before statuses (by gateway) at one instant."""
     ordered = sorted(scenario.sites, key=lambda s: s.id)
     faults = {site.id: [f for f in scenario.faults if _touches(f, site)] for site in ordered}
-    found: list[Observation] = []
+    found: list[ScenarioEvent] = []
     for offset_ms in range(0, scenario.duration_ms, scenario.interval_ms):
         for site in ordered:
             state = _lamp_state(scenario, site, faults[site.id], offset_ms)
             if state is not None:
-                found.append(LampObservation(anchor_ms + offset_ms, site.id, *state))
+                found.append(ScenarioReading(anchor_ms + offset_ms, site.id, *state))
     found += _statuses(scenario, anchor_ms)
     return sorted(found, key=_order)
 
 
-def _order(observation: Observation) -> tuple[int, int, str]:
-    if isinstance(observation, LampObservation):
-        return observation.ts_ms, 0, observation.lamp
-    return observation.ts_ms, 1, observation.gateway
+def _order(event: ScenarioEvent) -> tuple[int, int, str]:
+    if isinstance(event, ScenarioReading):
+        return event.ts_ms, 0, event.lamp
+    return event.ts_ms, 1, event.gateway
 
 
-def _touches(fault: Fault, site: LampSite) -> bool:
+def _touches(fault: Fault, site: ScenarioLamp) -> bool:
     return (site.id in fault.lamps or (fault.cabinet is not None and fault.cabinet == site.cabinet)
             or fault.gateway == site.gateway)
 
 
-def _lamp_state(scenario: Scenario, site: LampSite, faults: list[Fault],
+def _lamp_state(scenario: Scenario, site: ScenarioLamp, faults: list[Fault],
                 offset_ms: int) -> tuple[bool, str | None] | None:
     """(on, fault) a lamp reports at `offset_ms`, None when it says nothing. A silence wins over
     other faults; otherwise the fault listed last; no fault: on exactly in its zone's night."""
@@ -130,24 +128,13 @@ def _night(scenario: Scenario, zone: str, offset_ms: int) -> bool:
     return fixed.on_min <= minute < fixed.off_min
 
 
-def _statuses(scenario: Scenario, anchor_ms: int) -> list[StatusObservation]:
+def _statuses(scenario: Scenario, anchor_ms: int) -> list[ScenarioStatus]:
     """A gateway_offline fault is an `offline` status at its start, `online` at its end."""
     found = []
     for fault in scenario.faults:
         if fault.kind != "gateway_offline" or fault.gateway is None:
             continue
-        found.append(StatusObservation(anchor_ms + fault.from_ms, fault.gateway, False))
+        found.append(ScenarioStatus(anchor_ms + fault.from_ms, fault.gateway, False))
         if fault.until_ms is not None and fault.until_ms < scenario.duration_ms:
-            found.append(StatusObservation(anchor_ms + fault.until_ms, fault.gateway, True))
+            found.append(ScenarioStatus(anchor_ms + fault.until_ms, fault.gateway, True))
     return found
-
-
-# The pure run -----------------------------------------------------------------------------------
-def pure_replay_lines(scenario: Scenario, anchor_ms: int) -> list[str]:
-    """The rule core over the generated observations (no I/O): the lines a stored replay of the
-    published scenario must match. The core starts at the anchor, as rules/scenario_check does."""
-    settings = scenario.town.model_copy(update=anchored_settings(scenario, anchor_ms))
-    engine = RuleEngine(Fleet(scenario.sites), RuleConfig.from_settings(settings),
-                        LightsOnSchedule.from_settings(settings), MemorySink(), anchor_ms)
-    return list(replay_lines(engine, observations(scenario, anchor_ms), anchor_ms,
-                             anchor_ms + scenario.duration_ms, settings.rules_every_s * 1000))
