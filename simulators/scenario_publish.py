@@ -119,8 +119,8 @@ def publish_scenario(scenario: Scenario, anchor_ms: int, *, host: str, port: int
                      passwords: Mapping[str, str], options: PublishOptions | None = None,
                      clock: Clock = time.time, stop: threading.Event | None = None
                      ) -> ScenarioSummary:
-    """Publish every reading and status in order and wait for the broker's acks. The links close with a
-    plain DISCONNECT: no closing `offline` status (nor will) lands in the scenario's window."""
+    """Publish every reading and status in order and wait for the broker's acks. The links close
+    with a plain DISCONNECT: no closing `offline` status (nor will) lands in the scenario's window."""
     stop = stop or threading.Event()
     seed = zlib.crc32(scenario.name.encode())
     pool = connect_gateways(scenario.gateways, host, port, passwords, seed,

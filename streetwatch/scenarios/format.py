@@ -179,10 +179,8 @@ class _Reader:
             start_ms_of_day=self.start_ms, duration_ms=self.duration_ms,
             interval_ms=interval_min * MIN_MS, town=town, sites=sites,
             faults=self.faults(data.get("faults", []), sites),
-            alerts=tuple(self.alert(f"expect.alerts[{i}]", row)
-                         for i, row in enumerate(self.rows("expect.alerts", expect.get("alerts", [])))),
-            rates=tuple(self.rate(f"expect.rates[{i}]", row)
-                        for i, row in enumerate(self.rows("expect.rates", expect.get("rates", [])))),
+            alerts=tuple(self.alert(key, row) for key, row in self.indexed(expect, "alerts")),
+            rates=tuple(self.rate(key, row) for key, row in self.indexed(expect, "rates")),
             no_other_alerts=no_others, forbidden_kinds=forbidden,
         )
 
@@ -205,7 +203,8 @@ class _Reader:
         """`lamps` lamps at positions 1..n; ids `id_prefix` + number; cabinets of `cabinet_size`."""
         self.keys(key, row, {"road", "zone", "gateway", "lamps", "cabinet_size", "id_prefix",
                              "cabinet_prefix"}, {"road", "zone", "gateway", "lamps"})
-        road, zone, gateway = (self.ident(f"{key}.{k}", row[k]) for k in ("road", "zone", "gateway"))
+        road, zone, gateway = (self.ident(f"{key}.{k}", row[k])
+                               for k in ("road", "zone", "gateway"))
         count = self.integer(f"{key}.lamps", row["lamps"], 1, 100_000)
         size = self.integer(f"{key}.cabinet_size", row.get("cabinet_size", 0), 0, count)
         prefix = self.text(f"{key}.id_prefix", row.get("id_prefix", "L"))
@@ -346,6 +345,11 @@ class _Reader:
         missing = sorted(set(required) - set(table))
         if missing:
             raise self.fail(key, f"missing key(s) {', '.join(missing)}")
+
+    def indexed(self, expect: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+        """The rows of `[[expect.<name>]]` with their keys (`expect.alerts[2]`)."""
+        rows = self.rows(f"expect.{name}", expect.get(name, []))
+        return [(f"expect.{name}[{i}]", row) for i, row in enumerate(rows)]
 
     def table(self, key: str, value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
