@@ -172,4 +172,25 @@ def replay(
         raise typer.Exit(1) from None
 
 
+@rules_app.command("check")
+def check(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML (simulators/scenarios/).")],
+    anchor: Annotated[str, typer.Option("--anchor", help="The anchor `streetwatch simulate "
+                                        "--scenario` printed, RFC 3339.")],
+) -> None:
+    """Replay a published scenario from storage and print each label as met or MISSED (exit 1 on
+    a miss). Judges every lamp in the registry: use a registry holding only the scenario's."""
+    from rules.scenario_check import check_stored, print_results
+    from streetwatch.errors import StreetwatchError
+    from streetwatch.settings import load_settings
+
+    try:
+        met = print_results(check_stored(load_settings(), scenario, _moment_ms(anchor)))
+    except StreetwatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not met:
+        raise typer.Exit(1)
+
+
 __all__ = ["lighting_report", "read_rate_samples", "report_app", "rules_app"]

@@ -24,7 +24,7 @@ app.add_typer(services_app, name="services", help="Start/stop the local Mosquitt
 app.add_typer(db_app, name="db", help="SQL registry schema (Alembic migrations).")
 app.add_typer(devices_app, name="devices", help="Device registry: import lamps, drains, gauges.")
 app.add_typer(alerts_app, name="alerts", help="Alerts: list, acknowledge, resolve.")
-app.add_typer(rules_app, name="rules", help="Rule engine: live runner (default), replay.")
+app.add_typer(rules_app, name="rules", help="Rule engine: live runner (default), replay, check.")
 app.add_typer(report_app, name="report", help="Reports: monthly lighting rate per zone (CSV).")
 app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)
 app.command("demo", help="Services + registry + ingester + simulator, all at once.")(demo)

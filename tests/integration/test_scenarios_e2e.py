@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from rules.scenario_check import check_stored
 from rules.scenario_replay import pure_replay_lines
@@ -19,11 +20,12 @@ from rules.stored_replay import stored_replay_lines
 from simulators.cli import load_passwords_file
 from simulators.scenario_publish import register_scenario, run_scenario
 from streetwatch.alerts.model import rfc3339_ms
+from streetwatch.cli import app
 from streetwatch.influx import InfluxClient
 from streetwatch.scenarios import Scenario, anchored_settings, load_scenario
 from streetwatch.settings import Settings
 
-from processes import finish_simulator, wait_for
+from processes import env_for, finish_simulator, wait_for
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "simulators" / "scenarios").glob("*.toml"))
 
@@ -59,7 +61,7 @@ def test_a_published_scenario_meets_its_labels_in_storage(e2e, path):
     assert e2e.ingester.stop() == 0
 
 
-def test_the_simulate_command_prints_the_anchor_the_check_needs(e2e):
+def test_the_simulate_command_prints_the_anchor_the_check_needs(e2e, tmp_path):
     """The CLI path: `streetwatch simulate --scenario FILE` as a child process registers the lamps
     itself (the check reads them from the registry) and its summary carries the anchor. (The
     ingester started on an empty registry stores these readings without zone tags until its next
@@ -73,6 +75,17 @@ def test_the_simulate_command_prints_the_anchor_the_check_needs(e2e):
              "InfluxDB to hold the 420 readings")
     assert all(r.met for r in check_stored(e2e.settings, path, anchor))
     assert e2e.ingester.stop() == 0
+
+    # `streetwatch rules check FILE --anchor A`: met, exit 0; a label off by a minute, exit 1.
+    env = env_for(e2e.settings)
+    met = CliRunner().invoke(app, ["rules", "check", str(path), "--anchor", summary["anchor"]],
+                             env=env)
+    assert met.exit_code == 0 and "labels met" in met.output, met.output
+    wrong = tmp_path / "blind-spot-wrong.toml"
+    wrong.write_text(path.read_text().replace('at = "19:10"', 'at = "19:11"', 1))
+    missed = CliRunner().invoke(app, ["rules", "check", str(wrong), "--anchor", summary["anchor"]],
+                                env=env)
+    assert missed.exit_code == 1 and "MISSED" in missed.output, missed.output
 
 
 def stored_lines(settings: Settings, scenario: Scenario, anchor_ms: int) -> list[str]:
