@@ -38,3 +38,8 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The rule engine against its goals (bench/README.md): about 3-4 minutes on 2 cores.
+.PHONY: bench-rules
+bench-rules: bootstrap
+	$(VENV)/bin/python bench/rules.py
