@@ -7,38 +7,8 @@ so per-lamp state can live in flat lists instead of a million small objects.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class LampSite:
-    """A registered lamp: who reports it, where it stands, whether it should be lit at all."""
-
-    id: str
-    gateway: str
-    zone: str
-    road: str | None = None
-    position: int | None = None
-    cabinet: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    in_service: bool = True
-    works_from_ms: int | None = None  # planned works: out of service in [from, until)
-    works_until_ms: int | None = None
-
-    def in_service_at(self, ts_ms: int) -> bool:
-        """In service and not inside its planned-works window at `ts_ms`."""
-        if not self.in_service:
-            return False
-        after_start = self.works_from_ms is None or ts_ms >= self.works_from_ms
-        before_end = self.works_until_ms is None or ts_ms < self.works_until_ms
-        has_window = self.works_from_ms is not None or self.works_until_ms is not None
-        return not (has_window and after_start and before_end)
-
-    def service_changes_after(self, ts_ms: int) -> int | None:
-        """The next works-window boundary after `ts_ms`, if any (expected counts change there)."""
-        later = [t for t in (self.works_from_ms, self.works_until_ms) if t is not None and t > ts_ms]
-        return min(later) if later else None
+from streetwatch.town import LampSite
 
 
 class Fleet:
@@ -80,3 +50,6 @@ def _group(sites: list[LampSite], key) -> dict[str, list[int]]:  # noqa: ANN001 
         if value is not None:
             groups.setdefault(value, []).append(i)
     return groups
+
+
+__all__ = ["Fleet", "LampSite"]

@@ -10,29 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from rules.engine import RuleEngine
 from rules.lighting import LightingRate
 from streetwatch.alerts.model import AlertEvent
-
-
-@dataclass(frozen=True, slots=True)
-class LampObservation:
-    ts_ms: int
-    lamp: str
-    on: bool
-    fault: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusObservation:
-    ts_ms: int
-    gateway: str
-    online: bool
-
-
-Observation = LampObservation | StatusObservation
+from streetwatch.town import LampObservation, Observation, StatusObservation
 
 
 def replay_lines(engine: RuleEngine, observations: Iterable[Observation], from_ms: int,
@@ -85,3 +67,7 @@ def _events(engine: RuleEngine, from_ms: int, to_ms: int) -> Iterator[AlertEvent
 
 def _line(document: dict[str, object]) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(", ", ": "))
+
+
+__all__ = ["LampObservation", "Observation", "StatusObservation", "feed", "replay_items",
+           "replay_lines"]

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 from rules.config import RuleConfig
 from rules.engine import RuleEngine
-from rules.fleet import Fleet, LampSite
+from rules.fleet import Fleet
 from rules.lifecycle import MemorySink
-from rules.replay import LampObservation, Observation, StatusObservation, replay_lines
+from rules.replay import replay_lines
 from rules.schedule import LightsOnSchedule
-from streetwatch.scenarios import Scenario, ScenarioReading, anchored_settings, scenario_events
-
-
-def scenario_sites(scenario: Scenario) -> list[LampSite]:
-    """The scenario's lamps as the rule core's sites."""
-    return [LampSite(s.id, s.gateway, s.zone, s.road, s.position, s.cabinet, s.lat, s.lon)
-            for s in scenario.sites]
-
-
-def scenario_observations(scenario: Scenario, anchor_ms: int) -> list[Observation]:
-    """The scenario's readings and statuses anchored at `anchor_ms`, in stored replay order."""
-    return [LampObservation(e.ts_ms, e.lamp, e.on, e.fault) if isinstance(e, ScenarioReading)
-            else StatusObservation(e.ts_ms, e.gateway, e.online)
-            for e in scenario_events(scenario, anchor_ms)]
+from streetwatch.scenarios import Scenario, anchored_settings, scenario_events
 
 
 def pure_replay_lines(scenario: Scenario, anchor_ms: int) -> list[str]:
     """The replay's lines for [anchor, anchor + duration), the core started at the anchor (as
     rules/scenario_check.py starts it) with the scenario's anchored settings."""
     settings = scenario.town.model_copy(update=anchored_settings(scenario, anchor_ms))
-    engine = RuleEngine(Fleet(scenario_sites(scenario)), RuleConfig.from_settings(settings),
+    engine = RuleEngine(Fleet(scenario.sites), RuleConfig.from_settings(settings),
                         LightsOnSchedule.from_settings(settings), MemorySink(), anchor_ms)
-    return list(replay_lines(engine, scenario_observations(scenario, anchor_ms), anchor_ms,
+    return list(replay_lines(engine, scenario_events(scenario, anchor_ms), anchor_ms,
                              anchor_ms + scenario.duration_ms, settings.rules_every_s * 1000))

@@ -24,14 +24,13 @@ from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.errors import ConfigError
 from streetwatch.scenarios import (
     Scenario,
-    ScenarioReading,
-    ScenarioStatus,
     anchor_step_ms,
     anchored_settings,
     load_scenario,
     scenario_events,
 )
 from streetwatch.topics import reading_topic, status_topic
+from streetwatch.town import LampObservation, StatusObservation
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
@@ -66,7 +65,7 @@ def default_anchor_ms(scenario: Scenario, now_ms: int) -> int:
     """The scenario's whole window before `now_ms` minus a margin; with statuses, the anchor that
     puts the first one just ahead of `now_ms` (see the module docstring). On an anchor step."""
     step = anchor_step_ms(scenario)
-    statuses = [e.ts_ms for e in scenario_events(scenario, 0) if isinstance(e, ScenarioStatus)]
+    statuses = [e.ts_ms for e in scenario_events(scenario, 0) if isinstance(e, StatusObservation)]
     if not statuses:
         return (now_ms - scenario.duration_ms - MARGIN_MS) // step * step
     return -(-(now_ms + STATUS_LEAD_MS - statuses[0]) // step) * step
@@ -138,7 +137,7 @@ def _publish(pool: GatewayPool, scenario: Scenario, anchor_ms: int,
     summary = ScenarioSummary(scenario.name, anchor_ms)
     gateway_of = {site.id: site.gateway for site in scenario.sites}
     for event in scenario_events(scenario, anchor_ms):
-        if isinstance(event, ScenarioReading):
+        if isinstance(event, LampObservation):
             if not _hold_until(pool, clock, event.ts_ms - EARLY_MS):
                 break
             gateway = gateway_of[event.lamp]
@@ -153,12 +152,12 @@ def _publish(pool: GatewayPool, scenario: Scenario, anchor_ms: int,
     return summary
 
 
-def _payload(reading: ScenarioReading) -> dict[str, object]:
+def _payload(reading: LampObservation) -> dict[str, object]:
     return {"ts": reading.ts_ms, "on": reading.on, "dim": 100 if reading.on else 0,
             "fault": reading.fault}
 
 
-def _publish_status(pool: GatewayPool, status: ScenarioStatus, summary: ScenarioSummary,
+def _publish_status(pool: GatewayPool, status: StatusObservation, summary: ScenarioSummary,
                     clock: Clock) -> None:
     """A real, retained status message, as a gateway sends it (its will is the same `offline`)."""
     state = b"online" if status.online else b"offline"

@@ -14,14 +14,10 @@ from streetwatch.scenarios.format import (
     RateLabel,
     Scenario,
     ScenarioError,
-    ScenarioLamp,
     load_scenario,
 )
 from streetwatch.scenarios.labels import LabelResult, check
 from streetwatch.scenarios.timeline import (
-    ScenarioEvent,
-    ScenarioReading,
-    ScenarioStatus,
     anchor_step_ms,
     anchored_settings,
     scenario_events,
@@ -29,6 +25,6 @@ from streetwatch.scenarios.timeline import (
 
 __all__ = [
     "AlertLabel", "Fault", "LabelResult", "RateLabel", "Scenario", "ScenarioError",
-    "ScenarioEvent", "ScenarioLamp", "ScenarioReading", "ScenarioStatus", "anchor_step_ms",
+    "anchor_step_ms",
     "anchored_settings", "check", "load_scenario", "scenario_events",
 ]

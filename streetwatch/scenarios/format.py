@@ -24,6 +24,7 @@ from streetwatch.alerts.model import LAMP_ALERT_KINDS, SEVERITIES
 from streetwatch.errors import ConfigError
 from streetwatch.schemas import ID_PATTERN
 from streetwatch.settings import Settings
+from streetwatch.town import LampSite
 
 MIN_MS = 60_000
 DAY_MS = 1440 * MIN_MS
@@ -46,20 +47,6 @@ _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9])(?:\.([0-9]
 
 class ScenarioError(ConfigError):
     """A scenario file is unreadable or inconsistent; the message names the file and the key."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioLamp:
-    """A lamp of the scenario, as the registry holds it (the fields of rules.fleet.LampSite)."""
-
-    id: str
-    gateway: str
-    zone: str
-    road: str | None = None
-    position: int | None = None
-    cabinet: str | None = None
-    lat: float | None = None
-    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +102,7 @@ class Scenario:
     duration_ms: int
     interval_ms: int
     town: Settings  # defaults + the scenario's [town] values (never the operator's environment)
-    sites: tuple[ScenarioLamp, ...]
+    sites: tuple[LampSite, ...]
     faults: tuple[Fault, ...]
     alerts: tuple[AlertLabel, ...]
     rates: tuple[RateLabel, ...]
@@ -185,7 +172,7 @@ class _Reader:
         )
 
     # Devices ----------------------------------------------------------------------------------
-    def sites(self, data: dict[str, Any]) -> tuple[ScenarioLamp, ...]:
+    def sites(self, data: dict[str, Any]) -> tuple[LampSite, ...]:
         sites = [site for i, row in enumerate(self.rows("roads", data.get("roads", [])))
                  for site in self.road(f"roads[{i}]", row)]
         sites += [self.lamp(f"lamps[{i}]", row)
@@ -199,7 +186,7 @@ class _Reader:
             seen.add(site.id)
         return tuple(sites)
 
-    def road(self, key: str, row: dict[str, Any]) -> list[ScenarioLamp]:
+    def road(self, key: str, row: dict[str, Any]) -> list[LampSite]:
         """`lamps` lamps at positions 1..n; ids `id_prefix` + number; cabinets of `cabinet_size`."""
         self.keys(key, row, {"road", "zone", "gateway", "lamps", "cabinet_size", "id_prefix",
                              "cabinet_prefix"}, {"road", "zone", "gateway", "lamps"})
@@ -210,16 +197,16 @@ class _Reader:
         prefix = self.text(f"{key}.id_prefix", row.get("id_prefix", "L"))
         cabinet_prefix = self.text(f"{key}.cabinet_prefix", row.get("cabinet_prefix", f"{road}-C"))
         width = max(3, len(str(count)))
-        return [ScenarioLamp(self.ident(f"{key}.id_prefix", f"{prefix}{p:0{width}d}"), gateway,
+        return [LampSite(self.ident(f"{key}.id_prefix", f"{prefix}{p:0{width}d}"), gateway,
                              zone, road, p,
                              f"{cabinet_prefix}{(p - 1) // size + 1}" if size else None)
                 for p in range(1, count + 1)]
 
-    def lamp(self, key: str, row: dict[str, Any]) -> ScenarioLamp:
+    def lamp(self, key: str, row: dict[str, Any]) -> LampSite:
         self.keys(key, row, {"id", "gateway", "zone", "road", "position", "cabinet", "lat", "lon"},
                   {"id", "gateway", "zone"})
         position = row.get("position")
-        return ScenarioLamp(
+        return LampSite(
             self.ident(f"{key}.id", row["id"]), self.ident(f"{key}.gateway", row["gateway"]),
             self.ident(f"{key}.zone", row["zone"]),
             None if row.get("road") is None else self.ident(f"{key}.road", row["road"]),
@@ -228,7 +215,7 @@ class _Reader:
             self.number(f"{key}.lat", row.get("lat")), self.number(f"{key}.lon", row.get("lon")))
 
     # Town settings ----------------------------------------------------------------------------
-    def town(self, table: dict[str, Any], sites: tuple[ScenarioLamp, ...]) -> Settings:
+    def town(self, table: dict[str, Any], sites: tuple[LampSite, ...]) -> Settings:
         """Settings defaults + these keys, validated by Settings itself (no environment read)."""
         self.keys("town", table, set(TOWN_KEYS))
         town = Settings.model_construct()
@@ -248,7 +235,7 @@ class _Reader:
         return town
 
     # Faults -----------------------------------------------------------------------------------
-    def faults(self, rows: object, sites: tuple[ScenarioLamp, ...]) -> tuple[Fault, ...]:
+    def faults(self, rows: object, sites: tuple[LampSite, ...]) -> tuple[Fault, ...]:
         lamps = {s.id for s in sites}
         cabinets = {s.cabinet for s in sites} - {None}
         gateways = {s.gateway for s in sites}

@@ -10,7 +10,6 @@ faults and labels keep their places relative to the anchor whatever the date and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from streetwatch.fixed_schedule import parse_fixed_schedule
 from streetwatch.scenarios.format import (
@@ -20,32 +19,12 @@ from streetwatch.scenarios.format import (
     Fault,
     Scenario,
     ScenarioError,
-    ScenarioLamp,
 )
+from streetwatch.town import LampObservation, LampSite, Observation, StatusObservation
 
 SILENCES = frozenset({"silent", "gateway_offline", "gateway_silent"})
 
 
-@dataclass(frozen=True, slots=True)
-class ScenarioReading:
-    """What lamp `lamp` reports at `ts_ms` (a lamp reading's `on` and `fault`)."""
-
-    ts_ms: int
-    lamp: str
-    on: bool
-    fault: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioStatus:
-    """A gateway's `online`/`offline` status message at `ts_ms`."""
-
-    ts_ms: int
-    gateway: str
-    online: bool
-
-
-ScenarioEvent = ScenarioReading | ScenarioStatus
 
 
 # Anchoring --------------------------------------------------------------------------------------
@@ -76,33 +55,33 @@ def _shifted(schedule: str, shift_min: int) -> str:
 
 
 # Readings and statuses --------------------------------------------------------------------------
-def scenario_events(scenario: Scenario, anchor_ms: int) -> list[ScenarioEvent]:
+def scenario_events(scenario: Scenario, anchor_ms: int) -> list[Observation]:
     """Every lamp reading and gateway status, in the order stored replay reads them: by time,
     lamp readings (by lamp id) before statuses (by gateway) at one instant."""
     ordered = sorted(scenario.sites, key=lambda s: s.id)
     faults = {site.id: [f for f in scenario.faults if _touches(f, site)] for site in ordered}
-    found: list[ScenarioEvent] = []
+    found: list[Observation] = []
     for offset_ms in range(0, scenario.duration_ms, scenario.interval_ms):
         for site in ordered:
             state = _lamp_state(scenario, site, faults[site.id], offset_ms)
             if state is not None:
-                found.append(ScenarioReading(anchor_ms + offset_ms, site.id, *state))
+                found.append(LampObservation(anchor_ms + offset_ms, site.id, *state))
     found += _statuses(scenario, anchor_ms)
     return sorted(found, key=_order)
 
 
-def _order(event: ScenarioEvent) -> tuple[int, int, str]:
-    if isinstance(event, ScenarioReading):
+def _order(event: Observation) -> tuple[int, int, str]:
+    if isinstance(event, LampObservation):
         return event.ts_ms, 0, event.lamp
     return event.ts_ms, 1, event.gateway
 
 
-def _touches(fault: Fault, site: ScenarioLamp) -> bool:
+def _touches(fault: Fault, site: LampSite) -> bool:
     return (site.id in fault.lamps or (fault.cabinet is not None and fault.cabinet == site.cabinet)
             or fault.gateway == site.gateway)
 
 
-def _lamp_state(scenario: Scenario, site: ScenarioLamp, faults: list[Fault],
+def _lamp_state(scenario: Scenario, site: LampSite, faults: list[Fault],
                 offset_ms: int) -> tuple[bool, str | None] | None:
     """(on, fault) a lamp reports at `offset_ms`, None when it says nothing. A silence wins over
     other faults; otherwise the fault listed last; no fault: on exactly in its zone's night."""
@@ -128,13 +107,13 @@ def _night(scenario: Scenario, zone: str, offset_ms: int) -> bool:
     return fixed.on_min <= minute < fixed.off_min
 
 
-def _statuses(scenario: Scenario, anchor_ms: int) -> list[ScenarioStatus]:
+def _statuses(scenario: Scenario, anchor_ms: int) -> list[StatusObservation]:
     """A gateway_offline fault is an `offline` status at its start, `online` at its end."""
     found = []
     for fault in scenario.faults:
         if fault.kind != "gateway_offline" or fault.gateway is None:
             continue
-        found.append(ScenarioStatus(anchor_ms + fault.from_ms, fault.gateway, False))
+        found.append(StatusObservation(anchor_ms + fault.from_ms, fault.gateway, False))
         if fault.until_ms is not None and fault.until_ms < scenario.duration_ms:
-            found.append(ScenarioStatus(anchor_ms + fault.until_ms, fault.gateway, True))
+            found.append(StatusObservation(anchor_ms + fault.until_ms, fault.gateway, True))
     return found

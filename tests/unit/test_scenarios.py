@@ -14,10 +14,16 @@ import pytest
 from rules.lamps import DARK_FAULTS
 from rules.replay import LampObservation, StatusObservation
 from rules.scenario_check import print_results
-from rules.scenario_replay import pure_replay_lines, scenario_observations
+from rules.scenario_replay import pure_replay_lines
 from simulators.scenario_publish import MARGIN_MS, STATUS_LEAD_MS, default_anchor_ms
 from streetwatch.alerts.model import rfc3339_ms
-from streetwatch.scenarios import ScenarioError, anchored_settings, check, load_scenario
+from streetwatch.scenarios import (
+    ScenarioError,
+    anchored_settings,
+    check,
+    load_scenario,
+    scenario_events,
+)
 from streetwatch.scenarios.format import DARK_FAULTS as SCENARIO_DARK_FAULTS
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "simulators" / "scenarios").glob("*.toml"))
@@ -143,7 +149,7 @@ def test_print_results_says_met_and_missed_and_returns_whether_all_were_met():
 def test_observations_are_in_stored_replay_order_and_faults_shape_them():
     scenario = load_scenario(_path("gateway-offline"))
     anchor = frame_anchor(scenario)
-    found = scenario_observations(scenario, anchor)
+    found = scenario_events(scenario, anchor)
     keys = [(o.ts_ms, isinstance(o, StatusObservation),
              o.lamp if isinstance(o, LampObservation) else o.gateway) for o in found]
     assert keys == sorted(keys)
@@ -160,7 +166,7 @@ def test_the_format_knows_the_core_s_dark_faults():
 def test_a_cycling_lamp_is_off_at_its_fault_start_then_alternates():
     scenario = load_scenario(_path("cycling-lamp"))
     anchor = frame_anchor(scenario)
-    states = [(o.ts_ms - anchor) // MIN for o in scenario_observations(scenario, anchor)
+    states = [(o.ts_ms - anchor) // MIN for o in scenario_events(scenario, anchor)
               if isinstance(o, LampObservation) and o.lamp == "L006" and o.on]
     assert [m for m in states if 115 <= m < 185] == [115, 125, 135, 145, 155, 165, 175, 180]
 
