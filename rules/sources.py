@@ -32,27 +32,24 @@ def stored_observations(influx: InfluxClient, from_ms: int, to_ms: int) -> Itera
                        key=lambda o: o.ts_ms)
 
 
-def _window(measurement: str, columns: str, start: int, end: int) -> str:
-    return (f'SELECT {columns} FROM "{measurement}" WHERE time >= {start}ms AND time < {end}ms '
-            "ORDER BY time ASC")
+def _rows(influx: InfluxClient, measurement: str, columns: str, tag: str, from_ms: int,
+          to_ms: int) -> Iterator[dict]:
+    """Rows of `measurement` in [from_ms, to_ms), an hour per query, ordered by (time, tag)."""
+    for start in range(from_ms, to_ms, CHUNK_MS):
+        end = min(start + CHUNK_MS, to_ms)
+        rows = influx.rows_chunked(f'SELECT {columns} FROM "{measurement}" WHERE time >= '
+                                   f"{start}ms AND time < {end}ms ORDER BY time ASC")
+        rows.sort(key=lambda row: (row["time"], row[tag]))
+        yield from rows
 
 
 def _lamps(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[LampObservation]:
-    for start in range(from_ms, to_ms, CHUNK_MS):
-        rows = influx.rows_chunked(_window("lamp", '"on", "fault", "lamp"', start,
-                                           min(start + CHUNK_MS, to_ms)))
-        rows.sort(key=lambda row: (row["time"], row["lamp"]))
-        for row in rows:
-            if row.get("on") is None:
-                continue
+    for row in _rows(influx, "lamp", '"on", "fault", "lamp"', "lamp", from_ms, to_ms):
+        if row.get("on") is not None:
             yield LampObservation(int(row["time"]), row["lamp"], bool(row["on"]),
                                   row.get("fault") or None)
 
 
 def _statuses(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[StatusObservation]:
-    for start in range(from_ms, to_ms, CHUNK_MS):
-        rows = influx.rows_chunked(_window("gateway_status", '"online", "gateway"', start,
-                                           min(start + CHUNK_MS, to_ms)))
-        rows.sort(key=lambda row: (row["time"], row["gateway"]))
-        for row in rows:
-            yield StatusObservation(int(row["time"]), row["gateway"], bool(row["online"]))
+    for row in _rows(influx, "gateway_status", '"online", "gateway"', "gateway", from_ms, to_ms):
+        yield StatusObservation(int(row["time"]), row["gateway"], bool(row["online"]))
