@@ -1,8 +1,9 @@
 """`--profile` for the rule bench: cProfile's top functions by cumulative and by own time.
 
 The raw `.prof` files stay in the profile folder (`python -m pstats FILE`, snakeviz, ...); the
-bench prints the top entries of each. Frames of the bench's own harness (files under bench/) and
-the profiler's bookkeeping are left out of the tables: they are not what is being measured.
+bench prints the top entries of each. Frames of the bench's own harness (files under bench/), the
+profiler's bookkeeping and the command line's plumbing (runpy, typer/click) are left out of the
+tables: they are not what is being measured.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 TOP = 15
-_SKIP_FUNCTIONS = {"<method 'disable' of '_lsprof.Profiler' objects>", "<module>"}
+_SKIP_FUNCTIONS = {"<method 'disable' of '_lsprof.Profiler' objects>", "<module>",
+                   "<built-in method builtins.exec>"}
+# The command line's plumbing above the code under test (`python -m cProfile -m streetwatch ...`).
+_SKIP_PATHS = ("<frozen runpy>", "typer/", "click/")
 
 
 def short_path(filename: str) -> str:
@@ -37,7 +41,7 @@ def _label(key: tuple[str, int, str]) -> str:
 
 def _harness(key: tuple[str, int, str]) -> bool:
     filename, _, function = key
-    if function in _SKIP_FUNCTIONS:
+    if function in _SKIP_FUNCTIONS or short_path(filename).startswith(_SKIP_PATHS):
         return True
     try:
         return Path(filename).resolve().is_relative_to(BENCH)

@@ -222,8 +222,9 @@ def rows(results: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
         out.append(row(2, f"tick, {r['lamps']:,} lamps, worst ({worst['hhmm']}"
                        f"{', night ends' if worst['phase_change'] else ''})",
                        worst["ms"], "tick_ms", "ms",
-                       f"{worst['due_timers']:,} timers due at that instant"
-                       if worst["due_timers"] is not None else ""))
+                       f"{_count(worst['due_timers'])} timers due at that instant; then "
+                       f"{worst['settle_ms']:,.0f} ms more to judge the lamps they touched "
+                       "(settle(), which the tick leaves to the next reading)"))
         out.append(row(2, f"  (context) reading cost at {r['lamps']:,} lamps",
                        r["warm_up_reading_us"], None, "us",
                        f"build {sum(r['build'].values()):.1f} s {r['build']}"))
@@ -314,7 +315,8 @@ def print_details(results: dict[str, Any]) -> None:
     if r := results.get("tick"):
         print("item 2, every measured tick:")
         for t in r["ticks"]:
-            print(f"  {t['hhmm']} {t['phase']:<9} tick {t['ms']:>10,.2f} ms  timers due at T "
+            print(f"  {t['hhmm']} {t['phase']:<9} tick {t['ms']:>10,.2f} ms (+ settle "
+                  f"{t['settle_ms']:>8,.2f} ms)  timers due at T "
                   f"{_count(t['due_timers']):>9} (of {_count(t.get('minute_timers')):>9} due "
                   f"in the minute)  {t['readings']:,} readings before it at {t['reading_us']} us")
     if r := results.get("traced"):

@@ -85,8 +85,12 @@ class Drive:
 
     def minute(self, tick_ms: int, profile_readings: Profiler | None = None,
                profile_tick: Profiler | None = None,
-               before_tick: Callable[[], None] | None = None) -> tuple[float, int, float]:
-        """Readings of [tick - 60 s, tick), then tick(tick); returns (readings s, count, tick s)."""
+               before_tick: Callable[[], None] | None = None,
+               settle: list[float] | None = None) -> tuple[float, int, float]:
+        """Readings of [tick - 60 s, tick), then tick(tick); returns (readings s, count, tick s).
+        With `settle`, `RuleEngine.settle()` right after the tick, its seconds appended there:
+        the lamps a tick touched are judged at the end of their instant, which the tick does not
+        close (the next reading, or the live runner's next `advance`, would pay for it)."""
         batch = self.readings.window(tick_ms - MIN_MS, tick_ms)
         engine = self.engine
         lamp_reading = engine.lamp_reading
@@ -103,6 +107,10 @@ class Drive:
             engine.tick(tick_ms)
             self.events += len(engine.take_events())
             t3 = time.perf_counter()
+            if settle is not None:
+                engine.settle()
+                self.events += len(engine.take_events())
+                settle.append(time.perf_counter() - t3)
         return t1 - t0, len(batch), t3 - t2
 
 
@@ -208,17 +216,21 @@ def phase_tick(params: dict[str, Any]) -> dict[str, Any]:
     for tick in measured:
         in_minute = _due_wakes(engine, tick)  # timers the minute's readings and tick(T) will fire
         due: list[int | None] = []
+        settle: list[float] = []
         s, n, tick_s = drive.minute(tick, profile_tick=profiler,
-                                    before_tick=lambda t=tick, d=due: d.append(_due_wakes(engine, t)))
+                                    before_tick=lambda t=tick, d=due: d.append(_due_wakes(engine, t)),
+                                    settle=settle)
         zone = town.zones[0]
         ticks.append({
             "ts_ms": tick, "hhmm": time.strftime("%H:%M", time.gmtime(tick / 1000)),
-            "ms": round(1000 * tick_s, 2), "due_timers": due[0], "minute_timers": in_minute,
+            "ms": round(1000 * tick_s, 2), "settle_ms": round(1000 * settle[0], 2),
+            "due_timers": due[0], "minute_timers": in_minute,
             "phase_change": schedule.phase(zone, tick - 1) != schedule.phase(zone, tick),
             "phase": schedule.phase(zone, tick), "readings": n,
             "reading_us": round(1e6 * s / n, 2) if n else None,
         })
-        log(f"tick {ticks[-1]['hhmm']}: {ticks[-1]['ms']:.1f} ms, {due[0]} timers due, "
+        log(f"tick {ticks[-1]['hhmm']}: {ticks[-1]['ms']:.1f} ms (+ settle "
+            f"{ticks[-1]['settle_ms']:.1f} ms), {due[0]} timers due, "
             f"{n:,} readings at {ticks[-1]['reading_us']} us")
     ordinary = [t["ms"] for t in ticks if not t["phase_change"]]
     return {
