@@ -15,14 +15,13 @@ and at equal instants cabinets are evaluated before lamps), which suppresses `la
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, deque
-from typing import Literal
 
 from rules.config import RuleConfig, Schedule
 from rules.fleet import Fleet
 from rules.lighting import DARK, LIT, OUT_OF_SERVICE, STALE, ZoneCounts
 from rules.phases import PhaseClock
+from rules.timers import NEVER, Timers
 from streetwatch.alerts.model import (
     AlertKind,
     Cleared,
@@ -39,15 +38,19 @@ from streetwatch.alerts.model import (
 
 DARK_FAULTS = frozenset({"lamp_failure", "driver_failure", "power_supply"})
 LIT_FAULTS = frozenset({"low_power_factor", "tilt"})  # lamp_fault: a lit lamp that needs a visit
-NEVER = 1 << 62
-_GATEWAY, _CABINET, _LAMP = 0, 1, 2  # wake order at equal instants: roll-ups first
-WakeKind = Literal[0, 1, 2]
-_LAMP_KINDS: tuple[AlertKind, ...] = ("lamp_out", "day_burner", "cycling", "lamp_fault",
-                                      "lamp_silent")
+# Timer keys: `index << 2 | kind`. The order of wakes at one instant does not matter: every
+# judgement waits for the end of the instant (settle), cabinets before lamps.
+_GATEWAY, _CABINET, _LAMP, _ZONE = 0, 1, 2, 3
+# Per-lamp bits of the lamp-level alerts that are active (a lamp with none, not out, not cycling
+# and without planned works is "quiet": a reading that repeats its state only moves its clock).
+_BIT: dict[str, int] = {"lamp_out": 1, "day_burner": 2, "cycling": 4, "lamp_fault": 8,
+                        "lamp_silent": 16}
 
 
 class LampRules:
     """The state of every lamp, cabinet and gateway; emits condition transitions in time order."""
+
+    fast_paths = True  # the quiet-lamp shortcuts; a property test proves them equivalent
 
     def __init__(self, fleet: Fleet, config: RuleConfig, schedule: Schedule, start_ms: int) -> None:
         self.fleet, self.config, self.phases = fleet, config, PhaseClock(schedule)
@@ -57,7 +60,12 @@ class LampRules:
         self.transitions: list[Transition] = []
         self._active: dict[tuple[str, AlertKind], Condition] = {}
         n = len(fleet)
+        if n >= 1 << 22:
+            raise ValueError("at most 4,194,303 lamps per rule engine (timer keys)")
         self.last_ts = [-1] * n
+        self.flags = bytearray(n)  # _BIT of active lamp-level alerts
+        self.has_works = bytearray(site.works_from_ms is not None
+                                   or site.works_until_ms is not None for site in fleet.sites)
         self.litish = bytearray(n)
         self.relay_on = bytearray(n)
         self.fault: list[str | None] = [None] * n
@@ -73,8 +81,11 @@ class LampRules:
         self._gateway_names = list(self._gateways)
         self._gateway_keys = {name: k for k, name in enumerate(self._gateway_names)}
         self._runs: dict[int, str] = {}  # lamp -> blind-spot subject it belongs to
-        self._wakes: list[tuple[int, int, int]] = []
-        self._wake_at: dict[tuple[int, int], int] = {}
+        self.timers = Timers()
+        self._zone_members = {zone: [] for zone in fleet.zones}
+        for i, site in enumerate(fleet.sites):
+            self._zone_members[site.zone].append(i)
+        self._zone_names = list(fleet.zones)
         self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
         self._unsettled_cabinets: set[int] = set()
         self._unsettled_at = start_ms
@@ -84,19 +95,25 @@ class LampRules:
             self._evaluate_gateway(gateway, start_ms)
         for key in range(len(self._cabinet_names)):  # cabinets are judged once lamps had a chance
             self._schedule(_CABINET, key, start_ms + config.stale_after_ms + 1)
+        for key in range(len(self._zone_names)):
+            self._schedule_zone(key, start_ms)
 
     # Inputs --------------------------------------------------------------------------------------
     def advance(self, now_ms: int) -> None:
         """Process every wake due at or before `now_ms`, in time order (roll-ups first)."""
-        while self._wakes and self._wakes[0][0] <= now_ms:
-            if self._has_unsettled() and self._wakes[0][0] > self._unsettled_at:
+        timers = self.timers
+        while True:
+            head = timers.next_at()
+            if head is None or head > now_ms:
+                break
+            if head > self._unsettled_at and self._has_unsettled():
                 self.settle()
-            at, kind, key = heapq.heappop(self._wakes)
-            if self._wake_at.get((kind, key)) != at:
-                continue  # superseded by an earlier wake that already ran
-            del self._wake_at[(kind, key)]
+            due = timers.pop_due(now_ms)
+            if due is None:
+                break
+            at, key = due
             self.now = max(self.now, at)
-            self._wake(kind, key, at)
+            self._wake(key & 3, key >> 2, at)
         if self._has_unsettled() and now_ms > self._unsettled_at:
             self.settle()
         self.now = max(self.now, now_ms)
@@ -146,6 +163,10 @@ class LampRules:
         if ts_ms <= self.last_ts[i]:
             return
         litish = on and fault not in DARK_FAULTS
+        if self.fast_paths and self._quiet(i) and litish == self.litish[i] and on == self.relay_on[i] \
+                and fault == self.fault[i] and self.now - ts_ms <= self.config.stale_after_ms:
+            self.last_ts[i] = ts_ms  # same state, still fresh: only its clock moves
+            return
         if self.last_ts[i] < 0 or litish != bool(self.litish[i]):
             self._note_change(i, ts_ms, first=self.last_ts[i] < 0)
             self.since[i] = ts_ms
@@ -165,6 +186,7 @@ class LampRules:
         """Hold an alert that storage says is open (the live runner's restart) until the data
         says otherwise: a restart neither repeats it nor resolves it for want of evidence."""
         self._active[(condition.subject, condition.kind)] = condition
+        self._flag(condition.kind, condition.subject, True)
         lamps = [self.fleet.index[d] for d in condition.devices if d in self.fleet.index]
         if condition.kind in ("lamp_out", "blind_spot"):
             for i in lamps:
@@ -186,22 +208,58 @@ class LampRules:
         return out
 
     # Wakes ---------------------------------------------------------------------------------------
-    def _schedule(self, kind: int, key: int, at_ms: int) -> None:
-        if at_ms >= NEVER:
-            return
-        pending = self._wake_at.get((kind, key))
-        if pending is not None and pending <= at_ms:
-            return  # the earlier wake will run and reschedule
-        self._wake_at[(kind, key)] = at_ms
-        heapq.heappush(self._wakes, (at_ms, kind, key))
+    def _schedule(self, kind: int, index: int, at_ms: int) -> None:
+        self.timers.schedule(index << 2 | kind, at_ms)
 
-    def _wake(self, kind: int, key: int, at: int) -> None:
+    def _wake(self, kind: int, index: int, at: int) -> None:
         if kind == _LAMP:
-            self._evaluate_lamp(key, at)
+            if not self._fresh_quiet_wake(index, at):
+                self._evaluate_lamp(index, at)
         elif kind == _CABINET:
-            self._unsettle_cabinet(self._cabinet_names[key], at)
+            self._unsettle_cabinet(self._cabinet_names[index], at)
+        elif kind == _GATEWAY:
+            self._evaluate_gateway(self._gateway_names[index], at)
         else:
-            self._evaluate_gateway(self._gateway_names[key], at)
+            self._zone_turn(index, at)
+
+    def _quiet(self, i: int) -> bool:
+        """No lamp-level alert, not out, no cycling history, no works window, fresh category."""
+        return (not self.flags[i] and not self.out[i] and not self.has_works[i]
+                and self.category[i] in (LIT, DARK) and i not in self._changes)
+
+    def _fresh_quiet_wake(self, i: int, at: int) -> bool:
+        """A quiet lamp woken for staleness that is still fresh (it reported since, without a
+        change): re-arm for its new staleness instant. Not for a dark lamp at night or a lit one
+        by day, whose holds are running."""
+        stale_after = self.config.stale_after_ms
+        if not self.fast_paths or not self._quiet(i) or at - self.last_ts[i] > stale_after \
+                or self.config.lamp_silent_after_ms <= stale_after:
+            return False
+        phase = self.phases.phase(self.fleet.sites[i].zone, at)
+        if (phase == "night") != bool(self.litish[i]):
+            return False
+        self._schedule(_LAMP, i, self.last_ts[i] + stale_after + 1)
+        return True
+
+    # Zones: the turn of night and day -----------------------------------------------------------
+    def _schedule_zone(self, key: int, now: int) -> None:
+        """Wake the zone when the lamps still dark after dusk are due (night start + lamp_out
+        hold) and when the lamps still lit after dawn are (day start + day_burner hold)."""
+        zone = self._zone_names[key]
+        cfg = self.config
+        self._schedule(_ZONE, key, min(
+            self.phases.turn_after(zone, now, "night", cfg.lamp_out_after_ms),
+            self.phases.turn_after(zone, now, "day", cfg.day_burner_after_ms)))
+
+    def _zone_turn(self, key: int, at: int) -> None:
+        """Judge the zone's dark (at night) or lit (by day) lamps: the few that did not switch."""
+        zone = self._zone_names[key]
+        want = DARK if self.phases.phase(zone, at) == "night" else LIT
+        category = self.category
+        for i in self._zone_members[zone]:
+            if category[i] == want:
+                self._evaluate_lamp(i, at)
+        self._schedule_zone(key, at)
 
     # Lamps ---------------------------------------------------------------------------------------
     def _note_change(self, i: int, ts_ms: int, first: bool) -> None:
@@ -318,26 +376,34 @@ class LampRules:
 
     def _next_lamp_wake(self, i: int, now: int, category: int,
                         interval: tuple[int, int, str]) -> int:
-        """The earliest instant at which this lamp's judgement could change without a reading."""
-        site, cfg = self.fleet.sites[i], self.config
-        heard = self.last_ts[i] if self.last_ts[i] >= 0 else self.start_ms
-        times = [site.service_changes_after(now) or NEVER]
-        if category in (LIT, DARK):
-            times.append(self.last_ts[i] + cfg.stale_after_ms + 1)
-        if category != OUT_OF_SERVICE:
-            times.append(heard + cfg.lamp_silent_after_ms)
-        if category == DARK and not self.out[i]:
-            start = max(self.since[i], self.phases.next_night_start(site.zone, now))
-            times.append(start + cfg.lamp_out_after_ms)
-        if category == LIT:
-            times.append(interval[1])  # a day begins (day_burner) or ends (it clears)
-            burning = self._day_burn_since(i, category, interval)
-            if burning is not None:
-                times.append(burning + cfg.day_burner_after_ms)
+        """The earliest instant after `now` at which this lamp's judgement could change without
+        a reading. The turns of night and day are the zone's wakes (`_zone_turn`), not the
+        lamp's: a million lamps must not all wake at dusk."""
+        cfg = self.config
+        best = NEVER
+        if self.has_works[i]:
+            best = self.fleet.sites[i].service_changes_after(now) or NEVER
+        if category == OUT_OF_SERVICE:
+            return best
+        last = self.last_ts[i]
+        heard = last if last >= 0 else self.start_ms
+        candidates = [heard + cfg.lamp_silent_after_ms]
+        if category != STALE:
+            candidates.append(last + cfg.stale_after_ms + 1)
+        phase = interval[2]
+        if category == DARK and not self.out[i] and phase == "night":
+            candidates.append(max(self.since[i], interval[0]) + cfg.lamp_out_after_ms)
+        elif category == LIT and phase == "day":
+            candidates.append(max(self.since[i], interval[0]) + cfg.day_burner_after_ms)
+        if self.flags[i] & _BIT["day_burner"]:
+            candidates.append(interval[1])  # the day ends: it clears
         changes = self._changes.get(i)
         if changes:
-            times.append(changes[0] + cfg.cycling_window_ms)
-        return min(t for t in times if t > now) if any(t > now for t in times) else NEVER
+            candidates.append(changes[0] + cfg.cycling_window_ms)
+        for t in candidates:
+            if now < t < best:
+                best = t
+        return best
 
     def _fault_note(self, i: int) -> str:
         return f" (reports {self.fault[i]})" if self.fault[i] in DARK_FAULTS else " (reports off)"
@@ -411,6 +477,7 @@ class LampRules:
         failing = (gateways_up and serving >= 2
                    and down >= self.config.cabinet_down_fraction * serving)
         was_suppressing = state.pending_since is not None or state.active
+        wake = NEVER
         if failing:
             if state.pending_since is None:
                 state.pending_since = now
@@ -418,16 +485,21 @@ class LampRules:
             if not state.active and now >= qualify:
                 self._raise_cabinet(cabinet, down, serving, qualify)
             elif not state.active:
-                self._schedule(_CABINET, self._cabinet_keys[cabinet], qualify)
+                wake = qualify
         else:
             state.pending_since = None
             if state.active and gateways_up:
                 state.active = False
                 self._set("cabinet_failure", cabinet_subject(cabinet), None, now,
                           f"{down} of {serving} lamps dark or silent: below the threshold")
-        if state.counts[DARK] or state.active or state.pending_since is not None:
-            self._schedule(_CABINET, self._cabinet_keys[cabinet],
-                           self.phases.interval(zone, now)[1])
+        if (state.active or state.pending_since is not None
+                or state.counts[DARK] + state.counts[STALE]
+                >= self.config.cabinet_down_fraction * serving > 0):
+            wake = min(wake, self.phases.interval(zone, now)[1])  # night may start or end it
+        if not gateways_up and serving:
+            wake = min(wake, self.start_ms + self.config.stale_after_ms + 1) \
+                if now <= self.start_ms + self.config.stale_after_ms else wake
+        self._schedule(_CABINET, self._cabinet_keys[cabinet], wake)
         if was_suppressing != (state.pending_since is not None or state.active):
             self._rejudge(members, now)
 
@@ -517,10 +589,18 @@ class LampRules:
         if condition is None:
             if known is not None:
                 del self._active[key]
+                self._flag(kind, subject, False)
                 self.transitions.append(Cleared(kind, subject, at_ms, reason))
         elif known != condition:
             self._active[key] = condition
+            self._flag(kind, subject, True)
             self.transitions.append(Raised(condition, at_ms))
+
+    def _flag(self, kind: AlertKind, subject: str, active: bool) -> None:
+        bit = _BIT.get(kind)
+        i = self.fleet.index.get(subject[5:]) if bit else None  # "lamp:<id>"
+        if bit and i is not None:
+            self.flags[i] = self.flags[i] | bit if active else self.flags[i] & ~bit
 
 
 class _CabinetState:

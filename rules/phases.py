@@ -37,13 +37,20 @@ class PhaseClock:
     def start(self, zone: str, ts_ms: int) -> int:
         return self.interval(zone, ts_ms)[0]
 
-    def next_night_start(self, zone: str, ts_ms: int) -> int:
-        """The start of the night phase containing `ts_ms`, or of the next one."""
-        start, end, phase = self.interval(zone, ts_ms)
-        while phase != "night":
-            start, end, phase = end, self.schedule.next_change_ms(zone, end), \
-                self.schedule.phase(zone, end)
-        return start
+    def next_start(self, zone: str, ts_ms: int, phase: Phase) -> int:
+        """The first start of a `phase` interval after `ts_ms`."""
+        _, end, _ = self.interval(zone, ts_ms)
+        while self.schedule.phase(zone, end) != phase:
+            end = self.schedule.next_change_ms(zone, end)
+        return end
+
+    def turn_after(self, zone: str, ts_ms: int, phase: Phase, hold_ms: int) -> int:
+        """The first instant after `ts_ms` that is a `phase` start plus `hold_ms` (the current
+        interval's, when that is still ahead)."""
+        start, _, current = self.interval(zone, ts_ms)
+        if current == phase and start + hold_ms > ts_ms:
+            return start + hold_ms
+        return self.next_start(zone, ts_ms, phase) + hold_ms
 
     def _search(self, zone: str, ts_ms: int) -> tuple[int, int, Phase]:
         start = ts_ms - _LOOK_BACK_MS

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from rules.config import RuleConfig
 from rules.fleet import LampSite
+from rules.lamps import LampRules
 from rules.replay import LampObservation, StatusObservation
 
 from rule_drive import DAY0, HOUR, MIN, FixedNights, run
@@ -105,6 +106,20 @@ def test_the_order_of_readings_within_one_instant_does_not_matter(town, rng):
     sites, observations = town
     shuffled = sorted(rng.sample(observations, len(observations)), key=lambda o: o.ts_ms)
     assert sorted(map(str, replay(town))) == sorted(map(str, replay((sites, shuffled))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(towns())
+def test_the_quiet_lamp_shortcuts_change_nothing(town):
+    """A repeated reading of a quiet lamp only moves its clock, and a quiet lamp's staleness wake
+    only re-arms: the full evaluation everywhere gives byte-identical output."""
+    fast = replay(town)
+    LampRules.fast_paths = False
+    try:
+        slow = replay(town)
+    finally:
+        LampRules.fast_paths = True
+    assert slow == fast
 
 
 def test_fixed_nights_schedule_is_consistent():
