@@ -41,7 +41,8 @@ class RuleEngine:
 
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         self.lamps.lamp_reading(lamp_id, ts_ms, on, fault)
-        self._apply()
+        if self.lamps.transitions:
+            self._apply()
 
     def gateway_status(self, gateway: str, online: bool, ts_ms: int) -> None:
         self.lamps.gateway_status(gateway, online, ts_ms)

@@ -102,6 +102,12 @@ class LampRules:
     def advance(self, now_ms: int) -> None:
         """Process every wake due at or before `now_ms`, in time order (roll-ups first)."""
         timers = self.timers
+        head = timers.next_at()
+        if (head is None or head > now_ms) and not (
+                now_ms > self._unsettled_at and (self._unsettled or self._unsettled_cabinets)):
+            if now_ms > self.now:
+                self.now = now_ms
+            return
         while True:
             head = timers.next_at()
             if head is None or head > now_ms:
@@ -534,7 +540,7 @@ class LampRules:
         if state is None or ts_ms <= state.last_heard:
             return
         state.last_heard = ts_ms
-        if state.down or self._is_active(gateway_subject(gateway), "gateway_offline"):
+        if state.down or state.alerting:
             self._evaluate_gateway(gateway, self.now)
 
     def _gateway_down(self, gateway: str, now: int) -> bool:
@@ -559,6 +565,7 @@ class LampRules:
             for cabinet in sorted({self.fleet.sites[j].cabinet
                                    for j in self.fleet.by_gateway[gateway]} - {None}):
                 self._unsettle_cabinet(cabinet, now)
+        state.alerting = self._is_active(subject, "gateway_offline")
         stale_at = state.last_heard + cfg.stale_after_ms + 1
         upcoming = [t for t in (stale_at, silent_at) if t > now]
         if upcoming and state.offline_since is None:
@@ -620,12 +627,13 @@ class _CabinetState:
 
 
 class _GatewayState:
-    __slots__ = ("last_heard", "offline_since", "down")
+    __slots__ = ("last_heard", "offline_since", "down", "alerting")
 
     def __init__(self, start_ms: int) -> None:
         self.last_heard = start_ms  # silence is measured from the start when never heard
         self.offline_since: int | None = None
         self.down = False
+        self.alerting = False  # its gateway_offline alert is active
 
 
 def _lamp_condition(site, kind: AlertKind, message: str) -> Condition:  # noqa: ANN001
