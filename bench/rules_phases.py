@@ -188,7 +188,7 @@ def _due_wakes(engine: RuleEngine, at_ms: int) -> int | None:
     """Timers due at or before `at_ms` (read from the core's private wake table; None if the
     core's internals changed shape). Counted outside the timed tick."""
     try:
-        return sum(1 for due in engine.lamps._wake_at.values() if due <= at_ms)
+        return sum(1 for due in engine.lamps.timers._due.values() if due <= at_ms)
     except AttributeError:
         return None
 
@@ -260,7 +260,8 @@ def _build_and_one_round(lamps: int) -> tuple[RuleEngine, Drive]:
     drive = Drive(engine, Readings(town, first_round))
     for tick in range(start + MIN_MS, first_round + MIN_MS, MIN_MS):
         drive.minute(tick)
-    del town  # its sites live on in engine.fleet; the Town wrapper is the bench's
+    del town  # the input: a registry load is dropped once the Fleet holds its columns
+    gc.collect()
     return engine, drive
 
 
@@ -268,7 +269,7 @@ def _shape(engine: RuleEngine) -> dict[str, int]:
     """Sizes of the core's biggest containers, to read the memory figure by."""
     lamps = engine.lamps
     shape = {"sites": len(engine.fleet.sites)}
-    for name in ("_wakes", "_wake_at", "_active", "_changes", "_runs"):
+    for name in ("timers", "_active", "_changes", "_runs"):
         if hasattr(lamps, name):
             shape[name] = len(getattr(lamps, name))
     return shape

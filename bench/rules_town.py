@@ -112,8 +112,8 @@ class Readings:
     generating a window costs no memory beyond the window itself."""
 
     def __init__(self, town: Town, first_round_ms: int) -> None:
-        self.town = town
-        self.n = len(town.sites)
+        self.ids = [site.id for site in town.sites]  # not the sites: the input must not live on
+        self.n = len(self.ids)
         self.first_round_ms = first_round_ms
         self.warm_up_ms = first_round_ms - WARM_UP_SPAN_MS
         self.stride = _scramble_stride(self.n)
@@ -144,7 +144,7 @@ class Readings:
         off a whole minute) with ts in [from_ms, to_ms)."""
         if to_ms <= from_ms:
             return []
-        n, sites = self.n, self.town.sites
+        n, ids = self.n, self.ids
         lo = -(-(from_ms - base_ms) * n // span_ms)  # first j with base + j * span // n >= from
         hi = -(-(to_ms - base_ms) * n // span_ms)
         out = []
@@ -154,7 +154,7 @@ class Readings:
                 ts += 1
             i = j * self.stride % n
             on, fault = lamp_says(lamp_kind(i), ts)
-            out.append((sites[i].id, ts, on, fault))
+            out.append((ids[i], ts, on, fault))
         return out
 
 

@@ -15,6 +15,7 @@ and at equal instants cabinets are evaluated before lamps), which suppresses `la
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, deque
 
 from rules.config import RuleConfig, Schedule
@@ -56,24 +57,23 @@ class LampRules:
         self.fleet, self.config, self.phases = fleet, config, PhaseClock(schedule)
         self.now = start_ms
         self.start_ms = start_ms
-        self.counts = ZoneCounts(dict(Counter(site.zone for site in fleet.sites)))
+        self.counts = ZoneCounts(dict(Counter(fleet.zone_of)))
         self.transitions: list[Transition] = []
         self._active: dict[tuple[str, AlertKind], Condition] = {}
         n = len(fleet)
         if n >= 1 << 22:
             raise ValueError("at most 4,194,303 lamps per rule engine (timer keys)")
-        self.last_ts = [-1] * n
+        self.last_ts = array("q", [-1]) * n
         self.flags = bytearray(n)  # _BIT of active lamp-level alerts
-        self.has_works = bytearray(site.works_from_ms is not None
-                                   or site.works_until_ms is not None for site in fleet.sites)
+        self.has_works = bytearray(i in fleet.works for i in range(n))
         self.litish = bytearray(n)
         self.relay_on = bytearray(n)
         self.fault: list[str | None] = [None] * n
-        self.since = [start_ms] * n
+        self.since = array("q", [start_ms]) * n
         self.category = bytearray(n)
         self.out = bytearray(n)  # sticky "this lamp is out" (lamp_out or part of a blind spot)
         self._changes: dict[int, deque[int]] = {}
-        self._cabinets = {c: _CabinetState(members, {fleet.sites[j].gateway for j in members})
+        self._cabinets = {c: _CabinetState(members, {fleet.gateway_of[j] for j in members})
                           for c, members in fleet.by_cabinet.items()}
         self._cabinet_names = list(self._cabinets)
         self._cabinet_keys = {name: k for k, name in enumerate(self._cabinet_names)}
@@ -82,9 +82,7 @@ class LampRules:
         self._gateway_keys = {name: k for k, name in enumerate(self._gateway_names)}
         self._runs: dict[int, str] = {}  # lamp -> blind-spot subject it belongs to
         self.timers = Timers()
-        self._zone_members = {zone: [] for zone in fleet.zones}
-        for i, site in enumerate(fleet.sites):
-            self._zone_members[site.zone].append(i)
+        self._zone_members = fleet.by_zone
         self._zone_names = list(fleet.zones)
         self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
         self._unsettled_cabinets: set[int] = set()
@@ -165,7 +163,7 @@ class LampRules:
         if i is None:
             return
         self.advance(ts_ms)
-        self._heard_from(self.fleet.sites[i].gateway, ts_ms)
+        self._heard_from(self.fleet.gateway_of[i], ts_ms)
         if ts_ms <= self.last_ts[i]:
             return
         litish = on and fault not in DARK_FAULTS
@@ -241,7 +239,7 @@ class LampRules:
         if not self.fast_paths or not self._quiet(i) or at - self.last_ts[i] > stale_after \
                 or self.config.lamp_silent_after_ms <= stale_after:
             return False
-        phase = self.phases.phase(self.fleet.sites[i].zone, at)
+        phase = self.phases.phase(self.fleet.zone_of[i], at)
         if (phase == "night") != bool(self.litish[i]):
             return False
         self._schedule(_LAMP, i, self.last_ts[i] + stale_after + 1)
@@ -270,7 +268,7 @@ class LampRules:
     # Lamps ---------------------------------------------------------------------------------------
     def _note_change(self, i: int, ts_ms: int, first: bool) -> None:
         """Remember on/off changes at night, for `cycling`."""
-        if first or self.phases.phase(self.fleet.sites[i].zone, ts_ms) != "night":
+        if first or self.phases.phase(self.fleet.zone_of[i], ts_ms) != "night":
             return
         changes = self._changes.setdefault(i, deque())
         changes.append(ts_ms)
@@ -278,23 +276,23 @@ class LampRules:
             changes.popleft()
 
     def _category_at(self, i: int, now: int) -> int:
-        if not self.fleet.sites[i].in_service_at(now):
+        if not self.fleet.in_service_at(i, now):
             return OUT_OF_SERVICE
         if self.last_ts[i] < 0 or now - self.last_ts[i] > self.config.stale_after_ms:
             return STALE
         return LIT if self.litish[i] else DARK
 
     def _evaluate_lamp(self, i: int, now: int) -> None:
-        site = self.fleet.sites[i]
+        zone, cabinet = self.fleet.zone_of[i], self.fleet.cabinet_of[i]
         old = self.category[i]
         new = self._category_at(i, now)
         if new != old:
             self.category[i] = new
-            self.counts.move(site.zone, old, new)
-            if site.cabinet is not None:
-                self._cabinets[site.cabinet].move(old, new)
-                self._unsettle_cabinet(site.cabinet, now)
-        interval = self.phases.interval(site.zone, now)
+            self.counts.move(zone, old, new)
+            if cabinet is not None:
+                self._cabinets[cabinet].move(old, new)
+                self._unsettle_cabinet(cabinet, now)
+        interval = self.phases.interval(zone, now)
         self._unsettle(i, now)
         self._judge_simple(i, now, new, interval)
         self._schedule(_LAMP, i, self._next_lamp_wake(i, now, new, interval))
@@ -307,7 +305,7 @@ class LampRules:
             self.out[i] = 0
             return True
         if not self.out[i] and category == DARK:
-            start, _, phase = self.phases.interval(self.fleet.sites[i].zone, now)
+            start, _, phase = self.phases.interval(self.fleet.zone_of[i], now)
             if phase == "night" and now >= max(self.since[i], start) + self.config.lamp_out_after_ms:
                 self.out[i] = 1
                 return True
@@ -316,35 +314,48 @@ class LampRules:
     def _reconcile_lamp_out(self, i: int, now: int) -> None:
         """lamp_out = out, not part of a blind spot, not under a cabinet_failure; a cabinet that
         is only pending blocks a new lamp_out but does not clear an open one."""
-        site = self.fleet.sites[i]
-        subject = lamp_subject(site.id)
-        blocked = (self._cabinet_active(site.cabinet) if self._is_active(subject, "lamp_out")
-                   else self._cabinet_suppresses(site.cabinet))
-        want = self.out[i] and i not in self._runs and not blocked
-        condition = _lamp_condition(site, "lamp_out", f"lamp {site.id} dark since "
-                                    f"{rfc3339_ms(self.since[i])}{self._fault_note(i)}") if want \
-            else None
-        self._set("lamp_out", subject, condition, now,
-                  "lamp lit again" if not self.out[i] else "absorbed by a wider alert")
+        cabinet = self.fleet.cabinet_of[i]
+        active = self.flags[i] & _BIT["lamp_out"]
+        blocked = self._cabinet_active(cabinet) if active else self._cabinet_suppresses(cabinet)
+        want = bool(self.out[i]) and i not in self._runs and not blocked
+        if want and not active:
+            self._set_lamp(i, "lamp_out", f"dark since {rfc3339_ms(self.since[i])}"
+                           f"{self._fault_note(i)}", now)
+        elif active and not want:
+            self._clear_lamp(i, "lamp_out", now,
+                             "lamp lit again" if not self.out[i] else "absorbed by a wider alert")
 
     def _judge_simple(self, i: int, now: int, category: int,
                       interval: tuple[int, int, str]) -> None:
-        """day_burner, cycling, lamp_fault: each from this lamp's own state, no roll-up."""
-        site, subject = self.fleet.sites[i], lamp_subject(self.fleet.sites[i].id)
+        """day_burner, cycling, lamp_fault: each from this lamp's own state, no roll-up. Only a
+        change is recorded (an alert that holds on is not raised again)."""
+        flags = self.flags[i]
         burning = self._day_burn_since(i, category, interval)
         if burning is not None and now >= burning + self.config.day_burner_after_ms:
-            self._set("day_burner", subject, _lamp_condition(
-                site, "day_burner", f"lamp {site.id} on in daylight since "
-                f"{rfc3339_ms(burning)}"), now, "")
-        elif burning is None and not (category == STALE and self._is_active(subject, "day_burner")):
-            self._set("day_burner", subject, None, now, "lamp off or night began")
+            if not flags & _BIT["day_burner"]:
+                self._set_lamp(i, "day_burner", f"on in daylight since {rfc3339_ms(burning)}",
+                               now)
+        elif flags & _BIT["day_burner"] and burning is None and category != STALE:
+            self._clear_lamp(i, "day_burner", now, "lamp off or night began")
         cycling = self._cycling(i, now)
-        self._set("cycling", subject, _lamp_condition(site, "cycling", cycling) if cycling else None,
-                  now, "no more on/off cycling")
+        if cycling and not flags & _BIT["cycling"]:
+            self._set_lamp(i, "cycling", cycling, now)
+        elif not cycling and flags & _BIT["cycling"]:
+            self._clear_lamp(i, "cycling", now, "no more on/off cycling")
         faulty = self.litish[i] and self.fault[i] in LIT_FAULTS and category != OUT_OF_SERVICE
-        self._set("lamp_fault", subject, _lamp_condition(
-            site, "lamp_fault", f"lamp {site.id} lit but reports {self.fault[i]}") if faulty
-            else None, now, "fault no longer reported")
+        if faulty and not flags & _BIT["lamp_fault"]:
+            self._set_lamp(i, "lamp_fault", f"lit but reports {self.fault[i]}", now)
+        elif not faulty and flags & _BIT["lamp_fault"]:
+            self._clear_lamp(i, "lamp_fault", now, "fault no longer reported")
+
+    def _set_lamp(self, i: int, kind: AlertKind, what: str, at_ms: int) -> None:
+        """Raise lamp-level `kind` for lamp i; the message is "lamp <id> <what>"."""
+        site = self.fleet.site(i)
+        self._set(kind, lamp_subject(site.id), _lamp_condition(site, kind, f"lamp {site.id} {what}"),
+                  at_ms, "")
+
+    def _clear_lamp(self, i: int, kind: AlertKind, at_ms: int, reason: str) -> None:
+        self._set(kind, lamp_subject(self.fleet.ids[i]), None, at_ms, reason)
 
     def _day_burn_since(self, i: int, category: int, interval: tuple[int, int, str]) -> int | None:
         if category != LIT or interval[2] != "day":
@@ -352,33 +363,33 @@ class LampRules:
         return max(self.since[i], interval[0])
 
     def _cycling(self, i: int, now: int) -> str | None:
-        site = self.fleet.sites[i]
+        """What makes lamp i `cycling` now (None: nothing)."""
         if self.fault[i] == "cycling" and self.category[i] != OUT_OF_SERVICE:
-            return f"lamp {site.id} reports cycling"
+            return "reports cycling"
         changes = self._changes.get(i)
         if changes:
             while changes and changes[0] <= now - self.config.cycling_window_ms:
                 changes.popleft()
             if len(changes) >= self.config.cycling_changes:
-                return (f"lamp {site.id} switched on/off {len(changes)} times in "
+                return (f"switched on/off {len(changes)} times in "
                         f"{self.config.cycling_window_ms // 60_000} min at night")
             if not changes:
                 del self._changes[i]
         return None
 
     def _judge_silent(self, i: int, now: int, category: int) -> None:
-        site = self.fleet.sites[i]
-        heard = self.last_ts[i] if self.last_ts[i] >= 0 else self.start_ms
+        last = self.last_ts[i]
+        heard = last if last >= 0 else self.start_ms
         silent = category != OUT_OF_SERVICE and now - heard >= self.config.lamp_silent_after_ms
-        subject = lamp_subject(site.id)
-        if silent and not self._is_active(subject, "lamp_silent"):
-            if self._gateway_down(site.gateway, now) or self._cabinet_suppresses(site.cabinet):
+        active = self.flags[i] & _BIT["lamp_silent"]
+        if silent and not active:
+            if self._gateway_down(self.fleet.gateway_of[i], now) \
+                    or self._cabinet_suppresses(self.fleet.cabinet_of[i]):
                 return
-            self._set("lamp_silent", subject, _lamp_condition(
-                site, "lamp_silent", f"lamp {site.id} silent since {rfc3339_ms(heard)}"),
-                heard + self.config.lamp_silent_after_ms, "")
-        elif not silent:
-            self._set("lamp_silent", subject, None, now, "lamp reported again")
+            self._set_lamp(i, "lamp_silent", f"silent since {rfc3339_ms(heard)}",
+                           heard + self.config.lamp_silent_after_ms)
+        elif not silent and active:
+            self._clear_lamp(i, "lamp_silent", now, "lamp reported again")
 
     def _next_lamp_wake(self, i: int, now: int, category: int,
                         interval: tuple[int, int, str]) -> int:
@@ -388,7 +399,7 @@ class LampRules:
         cfg = self.config
         best = NEVER
         if self.has_works[i]:
-            best = self.fleet.sites[i].service_changes_after(now) or NEVER
+            best = self.fleet.service_changes_after(i, now) or NEVER
         if category == OUT_OF_SERVICE:
             return best
         last = self.last_ts[i]
@@ -418,11 +429,11 @@ class LampRules:
     def _road_changed(self, i: int, at_ms: int) -> list[int]:
         """Recompute the dark stretches around lamp i; raise, grow or clear blind spots; judge
         lamp_out for the lamps around. Returns the lamps it judged."""
-        site = self.fleet.sites[i]
-        if site.road is None or i not in self.fleet.road_rank:
+        road = self.fleet.road_of[i]
+        if road is None:
             self._reconcile_lamp_out(i, at_ms)
             return [i]
-        members = self.fleet.roads[site.road]
+        members = self.fleet.roads[road]
         rank = self.fleet.road_rank[i]
         lo, hi = rank, rank
         while lo > 0 and self._counts_for_road(members[lo - 1]):
@@ -436,12 +447,12 @@ class LampRules:
             self._runs.pop(j, None)
         new_subjects = set()
         for run in new_runs:
-            first = self.fleet.sites[run[0]]
-            subject = road_subject(site.road, first.position or 0)
+            first = self.fleet.site(run[0])
+            subject = road_subject(road, first.position or 0)
             new_subjects.add(subject)
             for j in run:
                 self._runs[j] = subject
-            self._set("blind_spot", subject, self._blind_spot(run, subject), at_ms, "")
+            self._set("blind_spot", subject, self._blind_spot(list(run), subject), at_ms, "")
         for subject in sorted(old_subjects - new_subjects):
             self._set("blind_spot", subject, None, at_ms, "stretch lit again or split")
         for j in segment:
@@ -449,10 +460,10 @@ class LampRules:
         return segment
 
     def _counts_for_road(self, j: int) -> bool:
-        return bool(self.out[j]) and not self._cabinet_suppresses(self.fleet.sites[j].cabinet)
+        return bool(self.out[j]) and not self._cabinet_suppresses(self.fleet.cabinet_of[j])
 
     def _blind_spot(self, run: list[int], subject: str) -> Condition:
-        sites = [self.fleet.sites[j] for j in run]
+        sites = [self.fleet.site(j) for j in run]
         first = sites[0]
         return Condition(
             "blind_spot", subject, first.zone, tuple(s.id for s in sites),
@@ -474,7 +485,7 @@ class LampRules:
     def _evaluate_cabinet(self, cabinet: str, now: int) -> None:
         state = self._cabinets[cabinet]
         members = state.members
-        zone = self.fleet.sites[members[0]].zone
+        zone = self.fleet.zone_of[members[0]]
         phase = self.phases.phase(zone, now)
         gateways_up = (now > self.start_ms + self.config.stale_after_ms
                        and all(not self._gateway_down(g, now) for g in state.gateways))
@@ -516,7 +527,7 @@ class LampRules:
         self._set("cabinet_failure", cabinet_subject(cabinet),
                   self._cabinet_condition(cabinet, down, serving), at_ms, "")
         for j in state.members:
-            self._set("lamp_silent", lamp_subject(self.fleet.sites[j].id), None, at_ms,
+            self._set("lamp_silent", lamp_subject(self.fleet.ids[j]), None, at_ms,
                       "absorbed by cabinet_failure")
         self._rejudge(state.members, at_ms)
 
@@ -527,7 +538,7 @@ class LampRules:
 
     def _cabinet_condition(self, cabinet: str, down: int, serving: int) -> Condition:
         members = self._cabinets[cabinet].members
-        sites = [self.fleet.sites[j] for j in members]
+        sites = [self.fleet.site(j) for j in members]
         first = sites[0]
         return Condition(
             "cabinet_failure", cabinet_subject(cabinet), first.zone, tuple(s.id for s in sites),
@@ -562,7 +573,7 @@ class LampRules:
         if down != state.down:
             state.down = down
             self._rejudge(self.fleet.by_gateway[gateway], now)
-            for cabinet in sorted({self.fleet.sites[j].cabinet
+            for cabinet in sorted({self.fleet.cabinet_of[j]
                                    for j in self.fleet.by_gateway[gateway]} - {None}):
                 self._unsettle_cabinet(cabinet, now)
         state.alerting = self._is_active(subject, "gateway_offline")
@@ -573,15 +584,15 @@ class LampRules:
 
     def _raise_gateway(self, gateway: str, at_ms: int, reason: str) -> None:
         members = self.fleet.by_gateway[gateway]
-        first = self.fleet.sites[members[0]]
+        first = self.fleet.site(members[0])
         since = self._gateways[gateway].last_heard
         self._set("gateway_offline", gateway_subject(gateway), Condition(
             "gateway_offline", gateway_subject(gateway), first.zone,
-            tuple(self.fleet.sites[j].id for j in members),
+            tuple(self.fleet.ids[j] for j in members),
             f"gateway {gateway} offline ({reason}); last reading {rfc3339_ms(since)}"),
             at_ms, "")
         for j in members:
-            self._set("lamp_silent", lamp_subject(self.fleet.sites[j].id), None, at_ms,
+            self._set("lamp_silent", lamp_subject(self.fleet.ids[j]), None, at_ms,
                       "absorbed by gateway_offline")
 
     # Conditions ----------------------------------------------------------------------------------
