@@ -81,7 +81,8 @@ class LampRules:
         self._gateway_names = list(self._gateways)
         self._gateway_keys = {name: k for k, name in enumerate(self._gateway_names)}
         self._runs: dict[int, str] = {}  # lamp -> blind-spot subject it belongs to
-        self.timers = Timers()
+        self.timers = Timers(4 * max(n, len(self._cabinet_names), len(self._gateway_names),
+                                     len(fleet.zones), 1))
         self._zone_members = fleet.by_zone
         self._zone_names = list(fleet.zones)
         self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
@@ -110,12 +111,14 @@ class LampRules:
             head = timers.next_at()
             if head is None or head > now_ms:
                 break
-            if head > self._unsettled_at and self._has_unsettled():
-                self.settle()
             due = timers.pop_due(now_ms)
             if due is None:
                 break
             at, key = due
+            if at > self._unsettled_at and self._has_unsettled():
+                timers.schedule(key, at)  # back: settling may want something earlier
+                self.settle()
+                continue
             self.now = max(self.now, at)
             self._wake(key & 3, key >> 2, at)
         if self._has_unsettled() and now_ms > self._unsettled_at:
