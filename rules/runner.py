@@ -147,7 +147,8 @@ class RuleRunner:
         """One message into the core; acked once its consequences are stored."""
         assert self.core is not None and self.client is not None
         outcome = process_message(message.topic, message.payload, self.wall_ms(), self.devices(),
-                                  Limits(), retained=bool(message.retain), keep_readings=True)
+                                  Limits(), retained=bool(message.retain), keep_readings=True,
+                                  encode=False)
         for accepted in outcome.readings:
             reading = accepted.reading
             if isinstance(reading, LampReading):

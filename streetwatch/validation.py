@@ -123,6 +123,7 @@ def process_message(
     retained: bool = False,
     status_clock: StatusClock | None = None,
     keep_readings: bool = False,
+    encode: bool = True,
 ) -> MessageOutcome:
     """Validate one message and encode what is good; never raises on input.
 
@@ -136,7 +137,7 @@ def process_message(
         return outcome
     if isinstance(parsed, AlertTopic):
         return outcome
-    context = _Context(topic, payload, now_ms, devices, limits, outcome, keep_readings)
+    context = _Context(topic, payload, now_ms, devices, limits, outcome, keep_readings, encode)
     if isinstance(parsed, ReadingTopic):
         context.single(parsed)
     elif isinstance(parsed, BatchTopic):
@@ -163,6 +164,7 @@ class _Context:
     limits: Limits
     outcome: MessageOutcome
     keep_readings: bool = False
+    encode: bool = True  # line protocol for storage (the rule runner judges, it does not store)
 
     def reject(self, reason: str, detail: str, gateway: str, payload: bytes | None = None) -> None:
         record = RejectRecord(reason, detail, self.topic, gateway, payload or self.payload)
@@ -224,7 +226,8 @@ class _Context:
             self.outcome.unregistered += 1
         else:
             tags = SeriesTags(gateway, known.zone, known.road)
-        self.outcome.lines.append(reading_line(device_id, tags, reading))
+        if self.encode:
+            self.outcome.lines.append(reading_line(device_id, tags, reading))
         if self.keep_readings:
             self.outcome.readings.append(AcceptedReading(kind, device_id, gateway, reading))
 

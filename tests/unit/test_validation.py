@@ -52,6 +52,19 @@ def test_registered_lamp_gets_zone_and_road_tags():
     assert outcome.unregistered == 0 and outcome.rejects == []
 
 
+def test_the_rule_runner_gets_parsed_readings_without_line_protocol():
+    """keep_readings + encode=False: the rule runner judges readings, it does not store them."""
+    batch = json.dumps([{"kind": "lamp", "id": "L1", "ts": NOW, "on": False, "fault": "tilt"},
+                        {"kind": "lamp", "id": SPOOF_LAMP, "ts": NOW, "on": True}]).encode()
+    outcome = process_message("streetwatch/gw1/batch", batch, NOW, DEVICES, keep_readings=True,
+                              encode=False)
+    assert outcome.lines == [] and [r.reason for r in outcome.rejects] == ["spoofed"]
+    [accepted] = outcome.readings
+    assert (accepted.kind, accepted.device_id, accepted.gateway) == ("lamp", "L1", "gw1")
+    assert (accepted.reading.ts, accepted.reading.on, accepted.reading.fault) == (NOW, False, "tilt")
+    assert process_message("streetwatch/gw1/batch", batch, NOW, DEVICES).readings == []
+
+
 def test_unregistered_device_is_stored_as_unassigned_and_counted():
     payload = json.dumps({"ts": NOW, "level_cm": 40.5}).encode()
     outcome = process_message("streetwatch/gw9/drain/D77", payload, NOW, DEVICES)
