@@ -321,8 +321,8 @@ def print_details(results: dict[str, Any]) -> None:
                   f"in the minute)  {t['readings']:,} readings before it at {t['reading_us']} us")
     if r := results.get("traced"):
         print(f"item 3, tracemalloc top lines at {r['lamps']:,} lamps ({r['traced_mb']} MB "
-              "traced; the town's LampSites are built in bench/rules_town.py but live on in "
-              "engine.fleet):")
+              "traced; bench/rules_town.py lines are lamp ids the fleet keeps, not bench "
+              "leftovers):")
         for t in r["top"]:
             print(f"  {t['mb']:>7.1f} MB {t['blocks']:>10,} blocks  {t['where']}")
     if r := results.get("live"):

@@ -188,7 +188,7 @@ def _due_wakes(engine: RuleEngine, at_ms: int) -> int | None:
     """Timers due at or before `at_ms` (read from the core's private wake table; None if the
     core's internals changed shape). Counted outside the timed tick."""
     try:
-        return sum(1 for due in engine.lamps.timers._due.values() if due <= at_ms)
+        return sum(1 for due in engine.lamps.timers._due if due <= at_ms)
     except AttributeError:
         return None
 
