@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.exc import SQLAlchemyError
 
 from rules.config import RuleConfig
 from rules.engine import RuleEngine
@@ -71,6 +72,7 @@ class RuleRunner:
         self.core: RuleEngine | None = None
         self.next_tick = 0
         self.subscribed = threading.Event()
+        self.failed_messages = 0
         self._unpublished: list[AlertEvent] = []  # events of a rebuild run before connect()
 
     # Start ---------------------------------------------------------------------------------------
@@ -144,8 +146,23 @@ class RuleRunner:
             self.next_tick += self.config.every_ms
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
-        """One message into the core; acked once its consequences are stored."""
-        assert self.core is not None and self.client is not None
+        """One message into the core; acked once its consequences are stored. A message the core
+        fails on (a bug) is logged, counted and acked: redelivering it after a restart would fail
+        again and stop every alert in town. Storage errors are not swallowed: they end the
+        process, and the restart's rebuild loses nothing."""
+        assert self.client is not None
+        try:
+            self._judge(message)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.failed_messages += 1
+            log_event(log, "rules.message_failed", logging.ERROR, topic=message.topic[:200],
+                      error=type(exc).__name__, detail=str(exc)[:200])
+        self.client.ack(message.mid, message.qos)
+
+    def _judge(self, message: mqtt.MQTTMessage) -> None:
+        assert self.core is not None
         outcome = process_message(message.topic, message.payload, self.wall_ms(), self.devices(),
                                   Limits(), retained=bool(message.retain), keep_readings=True,
                                   encode=False)
@@ -158,7 +175,6 @@ class RuleRunner:
             self.core.gateway_status(outcome.status.gateway, outcome.status.online,
                                      max(self.core.now, self.wall_ms() - ADVANCE_LAG_MS))
         self._emit_events()
-        self.client.ack(message.mid, message.qos)
 
     # Outputs -------------------------------------------------------------------------------------
     def _emit_events(self) -> None:
