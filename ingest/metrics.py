@@ -9,16 +9,14 @@ restart it (redelivery loses nothing).
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from streetwatch.metrics_http import MetricsHttpServer
 
 if TYPE_CHECKING:
     from ingest.runner import Ingester
@@ -103,46 +101,9 @@ class _IngesterCollector(Collector):
             yield GaugeMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
 
 
-class MetricsServer:
-    """A small threaded HTTP server for `/metrics` and `/healthz` on its own daemon thread."""
+class MetricsServer(MetricsHttpServer):
+    """The ingester's `/metrics` and `/healthz` (streetwatch.metrics_http)."""
 
     def __init__(self, ingester: Ingester, host: str, port: int) -> None:
-        handler = _handler_for(ingester)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ingest-metrics",
-                                        daemon=True)
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _handler_for(ingester: Ingester) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 -- the name http.server calls
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, ingester.metrics.exposition(), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                healthy, detail = ingester.health()
-                self._send(200 if healthy else 503, json.dumps(detail).encode(), "application/json")
-            else:
-                self._send(404, b"not found: try /metrics or /healthz\n", "text/plain")
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 -- no access log
-            return None
-
-    return Handler
+        super().__init__(host, port, lambda: ingester.metrics.exposition(), ingester.health,
+                         "ingest-metrics")

@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ ADVANCE_LAG_MS = 500
 DEFAULT_WARM_UP_S = 26 * 3600
 SUBSCRIPTION = "streetwatch/#"
 MAX_PENDING_LINES = 200_000
+STUCK_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class RuleRunner:
         self.next_tick = 0
         self.subscribed = threading.Event()
         self.failed_messages = 0
+        self.messages = 0
+        self.lamp_readings = 0
+        self.ticks = 0
+        self.alert_events: Counter[tuple[str, str]] = Counter()
+        self.connected = False
+        self.next_tick_done_s = 0.0  # the last tick's instant, epoch seconds
+        self.last_step_wall_ms = wall_ms()
         self._unpublished: list[AlertEvent] = []  # events of a rebuild run before connect()
 
     # Start ---------------------------------------------------------------------------------------
@@ -135,6 +144,14 @@ class RuleRunner:
         self.core.advance(now)
         self._emit_events()
         self._flush_lines()
+        self.last_step_wall_ms = self.wall_ms()
+
+    def health(self) -> tuple[bool, dict]:
+        """Unhealthy when the loop has not completed a step for a while (stuck or dead)."""
+        quiet_s = (self.wall_ms() - self.last_step_wall_ms) / 1000
+        limit_s = max(STUCK_AFTER_S, 3 * self.config.every_ms / 1000)
+        return quiet_s <= limit_s, {"since_last_step_s": round(quiet_s, 1),
+                                    "connected": self.connected, "limit_s": limit_s}
 
     def _tick_before(self, ts_ms: int) -> None:
         """Ticks strictly before `ts_ms` come first, as in replay (a reading stamped exactly
@@ -143,6 +160,8 @@ class RuleRunner:
         while self.next_tick < ts_ms:
             for sample in self.core.tick(self.next_tick):
                 self._emit(sample)
+            self.ticks += 1
+            self.next_tick_done_s = self.next_tick / 1000
             self.next_tick += self.config.every_ms
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
@@ -151,6 +170,7 @@ class RuleRunner:
         again and stop every alert in town. Storage errors are not swallowed: they end the
         process, and the restart's rebuild loses nothing."""
         assert self.client is not None
+        self.messages += 1
         try:
             self._judge(message)
         except SQLAlchemyError:
@@ -169,6 +189,7 @@ class RuleRunner:
         for accepted in outcome.readings:
             reading = accepted.reading
             if isinstance(reading, LampReading):
+                self.lamp_readings += 1
                 self._tick_before(reading.ts)
                 self.core.lamp_reading(accepted.device_id, reading.ts, reading.on, reading.fault)
         if outcome.status is not None:
@@ -187,6 +208,7 @@ class RuleRunner:
             self.pending_lines.append(lighting_rate_line(item.zone, item.ts_ms, item.lit,
                                                          item.expected, item.stale, item.target))
             return
+        self.alert_events[(item.event, item.kind)] += 1
         self.pending_lines.append(alert_event_line(
             item.event, item.ts_ms, item.id, item.kind, item.severity, item.zone, item.subject,
             item.devices, item.message))
@@ -227,6 +249,7 @@ class RuleRunner:
             client.tls_set()
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         client.on_message = lambda _c, _u, message: self.inbox.put(message)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.connect(ep.host, ep.port, keepalive=30)
@@ -237,7 +260,12 @@ class RuleRunner:
         if reason_code.is_failure:
             log_event(log, "rules.connect_failed", logging.ERROR, reason=str(reason_code))
             return
+        self.connected = True
         client.subscribe(SUBSCRIPTION, qos=1)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self.connected = False
+        log_event(log, "rules.disconnected", logging.WARNING, reason=str(reason_code))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
         self.subscribed.set()

@@ -8,12 +8,14 @@ import threading
 
 import httpx
 
+from rules.metrics import RuleMetrics
 from rules.runner import RuleRunner, RunnerConfig
 from rules.webhooks import WebhookCourier
 from streetwatch.alerts.store import AlertStore
 from streetwatch.errors import InfluxAuthError
 from streetwatch.influx import InfluxClient
 from streetwatch.logs import log_event
+from streetwatch.metrics_http import MetricsHttpServer
 from streetwatch.registry.migrate import upgrade
 from streetwatch.registry.store import load_device_index, load_lamps, make_engine
 from streetwatch.settings import RULES_USER, MqttEndpoint, Settings
@@ -46,15 +48,31 @@ def run_rules(settings: Settings, every_s: int, warm_up_s: int,
         runner = RuleRunner(settings, RunnerConfig(endpoint, endpoint.username or "streetwatch-rules",
                                                    every_s * 1000, warm_up_s * 1000),
                             store, influx, lambda: devices)
+        metrics = _start_metrics(settings, runner)
         runner.connect()  # first, so what the rebuild decides is published as it happens
         runner.rebuild(load_lamps(sql))
         courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
                                    name="webhooks", daemon=True)
         courier.start()
-        runner.run(stop)
+        try:
+            runner.run(stop)
+        finally:
+            if metrics is not None:
+                metrics.stop()
         courier.join(timeout=5)
     sql.dispose()
     log_event(log, "rules.stopped")
+
+
+def _start_metrics(settings: Settings, runner: RuleRunner) -> MetricsHttpServer | None:
+    """`/metrics` and `/healthz` on `rules_metrics_port` (0: off), on the ingester's host setting."""
+    if not settings.rules_metrics_port:
+        return None
+    metrics = RuleMetrics(runner)
+    server = MetricsHttpServer(settings.ingest_metrics_host, settings.rules_metrics_port,
+                               metrics.exposition, runner.health, "rules-metrics").start()
+    log_event(log, "rules.metrics", url=f"http://{settings.ingest_metrics_host}:{server.port}")
+    return server
 
 
 def _ensure_database(influx: InfluxClient) -> None:

@@ -177,6 +177,10 @@ def print_where_to_look(settings: Settings) -> None:
         metrics = f"http://{settings.ingest_metrics_host}:{settings.ingest_metrics_port}"
         typer.echo(f"The ingester's counters (while it runs): curl {metrics}/metrics "
                    f"(health: {metrics}/healthz)\n")
+    if settings.rules_metrics_port:
+        rules = f"http://{settings.ingest_metrics_host}:{settings.rules_metrics_port}"
+        typer.echo(f"The rule runner's counters: curl {rules}/metrics; open alerts: "
+                   "streetwatch alerts list\n")
 
 
 COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm", "ingest_reject": "payload"}

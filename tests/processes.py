@@ -56,6 +56,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         "INGEST_SHARE_GROUP": settings.ingest_share_group,
         "INGEST_FLUSH_INTERVAL_S": str(settings.ingest_flush_interval_s),
         "INGEST_METRICS_PORT": "0",
+        "RULES_METRICS_PORT": "0",
         "LOG_LEVEL": "INFO",
     }
     env.update({f"STREETWATCH_{k}": v for k, v in values.items() if v is not None})

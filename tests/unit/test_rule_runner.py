@@ -73,3 +73,31 @@ def test_a_storage_error_ends_the_runner_unacked(monkeypatch):
     with pytest.raises(OperationalError):
         r._handle(message(9, "L003", True))
     assert r.client.acked == []
+
+
+def test_metrics_and_health_over_http():
+    """/metrics counts what the runner did; /healthz turns 503 when the loop stops stepping."""
+    import httpx
+
+    from rules.metrics import RuleMetrics
+    from streetwatch.metrics_http import MetricsHttpServer
+
+    clock = [NOW]
+    r = runner()
+    r.wall_ms = lambda: clock[0]
+    r.last_step_wall_ms = NOW
+    r._handle(message(1, "L001", True))
+    r.core.advance(NOW + 1)
+    r._emit_events()
+    server = MetricsHttpServer("127.0.0.1", 0, RuleMetrics(r).exposition, r.health, "t").start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        text = httpx.get(f"{base}/metrics").text
+        assert "streetwatch_rules_messages_total 1.0" in text
+        assert 'streetwatch_rules_alert_events_total{event="raised",kind="lamp_fault"} 1.0' in text
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        clock[0] += 181_000  # three ticks of 60 s
+        stuck = httpx.get(f"{base}/healthz")
+        assert stuck.status_code == 503 and stuck.json()["since_last_step_s"] == 181.0
+    finally:
+        server.stop()
