@@ -27,11 +27,9 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -59,13 +57,12 @@ import pydantic
 from ingest.runner import IngestConfig
 from simulators.fleet import Fleet
 from simulators.publisher import MAX_BATCH_ITEMS
-from streetwatch.errors import ServiceError
 from streetwatch.influx import MAX_LINES_PER_REQUEST, InfluxClient
 
 from ceilings import influx_write_ceiling, paho_receive_ceiling
 from cpu_meter import wait_quiet
 from end_to_end import ingest_phase
-from figures import BenchError, Figure
+from figures import Figure, run_in_scratch
 from ingester_child import IngestOptions, choose_launcher
 from local_services import Services, start_services
 from mqtt_load import create_session, drop_session, publish
@@ -365,21 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profile_dir": args.profile.resolve() if args.profile else None,
         "launcher": choose_launcher(),
     }
-    root = Path(tempfile.mkdtemp(prefix="streetwatch-bench-"))
-    try:
-        with contextlib.ExitStack() as stack:
-            result = run(sizes, options, root, stack)
-    except (BenchError, ServiceError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every process this bench started has been stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"logs kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    result = run_in_scratch("streetwatch-bench-", args.keep,
+                            lambda root, stack: run(sizes, options, root, stack))
+    if isinstance(result, int):
+        return result
     print_table(result)
     for figure in result["figures"]:
         if "profile" in figure["extra"]:

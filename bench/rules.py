@@ -29,11 +29,9 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -56,10 +54,8 @@ import pydantic
 from cprofile_top import print_summary
 from rules_live import LiveOptions, live_phase
 
-from streetwatch.errors import ServiceError
-
 from cpu_meter import CpuMeter
-from figures import BenchError
+from figures import BenchError, run_in_scratch
 
 NOISY_CORES = 0.25  # other processes' CPU during a phase above which the run is flagged
 PHASE_TIMEOUT_S = 600
@@ -372,22 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile_dir = args.profile.resolve() if args.profile else None
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="streetwatch-bench-rules-"))
-    (root / "live").mkdir()
-    try:
-        with contextlib.ExitStack() as stack:
-            results = run(sizes, args.phase_set, profile_dir, root, stack)
-    except (BenchError, ServiceError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every process this bench started has been stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"logs kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    def measure(root: Path, stack: contextlib.ExitStack) -> dict:
+        (root / "live").mkdir()
+        return run(sizes, args.phase_set, profile_dir, root, stack)
+
+    results = run_in_scratch("streetwatch-bench-rules-", args.keep, measure)
+    if isinstance(results, int):
+        return results
     report = {"versions": versions(), "sizes": asdict(sizes), "quick": args.quick,
               "profiled": profile_dir is not None, "results": results,
               "rows": rows(results, sizes)}
