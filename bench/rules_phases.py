@@ -154,7 +154,7 @@ def phase_reading(params: dict[str, Any]) -> dict[str, Any]:
     start = DAY0_MS + 20 * HOUR_MS
     first_round = start + 15 * MIN_MS
     town, engine, build_s = build(lamps, start)
-    drive = Drive(engine, Readings(town, first_round))
+    drive = Drive(engine, Readings(engine.fleet.ids, first_round))
     for tick in range(start + MIN_MS, first_round + 2 * MIN_MS, MIN_MS):
         drive.minute(tick)
     log("warm-up done (one pass of every lamp + 1 minute of rounds)")
@@ -203,7 +203,7 @@ def phase_tick(params: dict[str, Any]) -> dict[str, Any]:
     measured = [first_round + k * MIN_MS for k in range(2, 13)]
     town, engine, build_s = build(lamps, start)
     schedule = town.schedule()
-    drive = Drive(engine, Readings(town, first_round))
+    drive = Drive(engine, Readings(engine.fleet.ids, first_round))
     reading_s = reading_n = 0
     for tick in range(start + MIN_MS, measured[0], MIN_MS):
         s, n, _ = drive.minute(tick)
@@ -257,7 +257,7 @@ def _build_and_one_round(lamps: int) -> tuple[RuleEngine, Drive]:
     start = DAY0_MS + 20 * HOUR_MS
     first_round = start + 15 * MIN_MS
     town, engine, _ = build(lamps, start)
-    drive = Drive(engine, Readings(town, first_round))
+    drive = Drive(engine, Readings(engine.fleet.ids, first_round))
     for tick in range(start + MIN_MS, first_round + MIN_MS, MIN_MS):
         drive.minute(tick)
     del town  # the input: a registry load is dropped once the Fleet holds its columns
@@ -340,7 +340,7 @@ def phase_replay(params: dict[str, Any]) -> dict[str, Any]:
     end = start + hours * HOUR_MS
     t0 = time.perf_counter()
     town = build_town(lamps)
-    readings = Readings(town, start)  # rounds from 18:00, no warm-up pass
+    readings = Readings(town.ids(), start)  # rounds from 18:00, no warm-up pass
     observations = [LampObservation(ts, lamp, on, fault)
                     for lamp, ts, on, fault in readings.iterate(start, end)]
     prepared_s = time.perf_counter() - t0

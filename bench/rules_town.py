@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from rules.fleet import Fleet, LampSite
 from rules.schedule import LightsOnSchedule
@@ -67,12 +68,41 @@ def lamp_says(kind: int, ts_ms: int) -> tuple[bool, str | None]:
 
 @dataclass(frozen=True)
 class Town:
-    sites: list[LampSite]
-    gateways: list[str]
-    zones: list[str]
+    """`lamps` lamps, `lamps_per_gateway` to a gateway; sites are generated, not stored, so the
+    memory figure counts the engine, not the bench's input (a registry is read as a stream too)."""
+
+    lamps: int
+    lamps_per_gateway: int = LAMPS_PER_GATEWAY
+
+    def iter_sites(self) -> Iterator[LampSite]:
+        gateway_count = -(-self.lamps // self.lamps_per_gateway)
+        zone_count = max(MIN_ZONES, self.lamps // LAMPS_PER_ZONE)
+        per_zone = max(1, -(-gateway_count // zone_count))
+        width = len(str(self.lamps))
+        for i in range(self.lamps):
+            g, k = divmod(i, self.lamps_per_gateway)
+            yield LampSite(f"L{i:0{width}d}", f"gw{g:05d}", f"Z{g // per_zone:03d}",
+                           f"R{g:05d}-{k // LAMPS_PER_ROAD:03d}", k % LAMPS_PER_ROAD + 1,
+                           f"C{g:05d}-{k // LAMPS_PER_CABINET:03d}")
+
+    @cached_property
+    def sites(self) -> list[LampSite]:
+        """All sites as a list (the live item registers them; the pure items never build it)."""
+        return list(self.iter_sites())
+
+    @cached_property
+    def gateways(self) -> list[str]:
+        return sorted({s.gateway for s in self.iter_sites()})
+
+    @cached_property
+    def zones(self) -> list[str]:
+        return sorted({s.zone for s in self.iter_sites()})
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.iter_sites()]
 
     def fleet(self) -> Fleet:
-        return Fleet(self.sites)
+        return Fleet(self.iter_sites())
 
     def schedule(self) -> LightsOnSchedule:
         return lights_on_schedule(self.zones)
@@ -89,21 +119,7 @@ def lights_on_schedule(zones: list[str]) -> LightsOnSchedule:
 
 
 def build_town(lamps: int, lamps_per_gateway: int = LAMPS_PER_GATEWAY) -> Town:
-    gateway_count = -(-lamps // lamps_per_gateway)
-    zone_count = max(MIN_ZONES, lamps // LAMPS_PER_ZONE)
-    gateways_per_zone = max(1, -(-gateway_count // zone_count))
-    width = len(str(lamps))
-    sites = []
-    for i in range(lamps):
-        g, k = divmod(i, lamps_per_gateway)
-        gateway = f"gw{g:05d}"
-        sites.append(LampSite(
-            f"L{i:0{width}d}", gateway, f"Z{g // gateways_per_zone:03d}",
-            f"R{g:05d}-{k // LAMPS_PER_ROAD:03d}", k % LAMPS_PER_ROAD + 1,
-            f"C{g:05d}-{k // LAMPS_PER_CABINET:03d}"))
-    gateways = sorted({s.gateway for s in sites})
-    zones = sorted({s.zone for s in sites})
-    return Town(sites, gateways, zones)
+    return Town(lamps, lamps_per_gateway)
 
 
 class Readings:
@@ -111,8 +127,8 @@ class Readings:
     minute), handed out per window in timestamp order. Nothing is precomputed per reading, so
     generating a window costs no memory beyond the window itself."""
 
-    def __init__(self, town: Town, first_round_ms: int) -> None:
-        self.ids = [site.id for site in town.sites]  # not the sites: the input must not live on
+    def __init__(self, ids: list[str], first_round_ms: int) -> None:
+        self.ids = ids  # the fleet's own id strings: nothing extra per lamp
         self.n = len(self.ids)
         self.first_round_ms = first_round_ms
         self.warm_up_ms = first_round_ms - WARM_UP_SPAN_MS

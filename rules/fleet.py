@@ -20,31 +20,36 @@ class Fleet:
     """Lamps by index, with the groupings the rules need (built once; read-only afterwards)."""
 
     def __init__(self, sites: Iterable[LampSite]) -> None:
-        ordered = sorted(sites, key=lambda s: s.id)
-        self.ids: list[str] = [s.id for s in ordered]
+        """One pass over `sites` (a generator of registry rows is fine: no LampSite is kept),
+        then the columns are put in id order, so indices never depend on the input's order."""
+        c = _Columns()
+        for site in sites:
+            c.add(site)
+        order = c.id_order()
+        self.ids: list[str] = [c.ids[i] for i in order]
         self.index: dict[str, int] = {lamp: i for i, lamp in enumerate(self.ids)}
-        self.gateway_of: list[str] = [sys.intern(s.gateway) for s in ordered]
-        self.zone_of: list[str] = [sys.intern(s.zone) for s in ordered]
-        self.cabinet_of: list[str | None] = [_intern(s.cabinet) for s in ordered]
-        self.road_of: list[str | None] = [_intern(s.road) if s.position is not None else None
-                                          for s in ordered]
-        self.position = array("q", (-1 if s.position is None else s.position for s in ordered))
-        placed = any(s.lat is not None or s.lon is not None for s in ordered)
-        self.lat = array("d", (_float(s.lat) for s in ordered)) if placed else None
-        self.lon = array("d", (_float(s.lon) for s in ordered)) if placed else None
-        self.in_service = bytearray(s.in_service for s in ordered)
+        self.gateway_of: list[str] = [c.gateway_of[i] for i in order]
+        self.zone_of: list[str] = [c.zone_of[i] for i in order]
+        self.cabinet_of: list[str | None] = [c.cabinet_of[i] for i in order]
+        self.road_of: list[str | None] = [c.road_of[i] for i in order]
+        self.position = array("q", (c.position[i] for i in order))
+        placed = any(v == v for v in c.lat) or any(v == v for v in c.lon)  # not all NaN
+        self.lat = array("d", (c.lat[i] for i in order)) if placed else None
+        self.lon = array("d", (c.lon[i] for i in order)) if placed else None
+        self.in_service = bytearray(c.in_service[i] for i in order)
+        rank_of = {old: new for new, old in enumerate(order)} if c.works else {}
         self.works: dict[int, tuple[int | None, int | None]] = {
-            i: (s.works_from_ms, s.works_until_ms) for i, s in enumerate(ordered)
-            if s.works_from_ms is not None or s.works_until_ms is not None}
+            rank_of[old]: window for old, window in c.works.items()}
+        del c, order
         self.sites = _SiteView(self)
         self.zones: list[str] = sorted(set(self.zone_of))
         self.by_gateway = _group(self.gateway_of)
         self.by_cabinet = _group(self.cabinet_of)
         self.by_zone = _group(self.zone_of)
-        self.roads = {road: array("q", sorted(members, key=lambda i: (self.position[i],
+        self.roads = {road: array("i", sorted(members, key=lambda i: (self.position[i],
                                                                        self.ids[i])))
                       for road, members in _group(self.road_of).items()}
-        self.road_rank = array("q", [NO_RANK]) * len(self.ids)
+        self.road_rank = array("i", [NO_RANK]) * len(self.ids)
         for members in self.roads.values():
             for rank, i in enumerate(members):
                 self.road_rank[i] = rank
@@ -79,6 +84,42 @@ class Fleet:
         before = members[rank - 1] if rank > 0 else None
         after = members[rank + 1] if rank + 1 < len(members) else None
         return before, after
+
+
+class _Columns:
+    """The fleet's columns in input order, while they are being read."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.gateway_of: list[str] = []
+        self.zone_of: list[str] = []
+        self.cabinet_of: list[str | None] = []
+        self.road_of: list[str | None] = []
+        self.position = array("q")
+        self.lat = array("d")
+        self.lon = array("d")
+        self.in_service = bytearray()
+        self.works: dict[int, tuple[int | None, int | None]] = {}
+
+    def add(self, s: LampSite) -> None:
+        if s.works_from_ms is not None or s.works_until_ms is not None:
+            self.works[len(self.ids)] = (s.works_from_ms, s.works_until_ms)
+        self.ids.append(s.id)
+        self.gateway_of.append(sys.intern(s.gateway))
+        self.zone_of.append(sys.intern(s.zone))
+        self.cabinet_of.append(_intern(s.cabinet))
+        self.road_of.append(_intern(s.road) if s.position is not None else None)
+        self.position.append(-1 if s.position is None else s.position)
+        self.lat.append(_float(s.lat))
+        self.lon.append(_float(s.lon))
+        self.in_service.append(bool(s.in_service))
+
+    def id_order(self) -> list[int]:
+        """Input positions in id order (the identity when the input came sorted)."""
+        ids = self.ids
+        if all(ids[k] < ids[k + 1] for k in range(len(ids) - 1)):
+            return list(range(len(ids)))
+        return sorted(range(len(ids)), key=ids.__getitem__)
 
 
 class _SiteView:
@@ -116,7 +157,7 @@ def _group(values: list[str | None]) -> dict[str, array]:
     for i, value in enumerate(values):
         if value is not None:
             groups.setdefault(value, []).append(i)
-    return {value: array("q", members) for value, members in groups.items()}
+    return {value: array("i", members) for value, members in groups.items()}
 
 
 __all__ = ["Fleet", "LampSite"]

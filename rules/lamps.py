@@ -39,7 +39,8 @@ from streetwatch.alerts.model import (
 
 DARK_FAULTS = frozenset({"lamp_failure", "driver_failure", "power_supply"})
 LIT_FAULTS = frozenset({"low_power_factor", "tilt"})  # lamp_fault: a lit lamp that needs a visit
-# Timer keys: `index << 2 | kind`. The order of wakes at one instant does not matter: every
+# Timer keys: lamps first, then cabinets, gateways, zones (one key space, 8 bytes a key in the
+# timers' array). The order of wakes at one instant does not matter: every
 # judgement waits for the end of the instant (settle), cabinets before lamps.
 _GATEWAY, _CABINET, _LAMP, _ZONE = 0, 1, 2, 3
 # Per-lamp bits of the lamp-level alerts that are active (a lamp with none, not out, not cycling
@@ -61,8 +62,6 @@ class LampRules:
         self.transitions: list[Transition] = []
         self._active: dict[tuple[str, AlertKind], Condition] = {}
         n = len(fleet)
-        if n >= 1 << 22:
-            raise ValueError("at most 4,194,303 lamps per rule engine (timer keys)")
         self.last_ts = array("q", [-1]) * n
         self.flags = bytearray(n)  # _BIT of active lamp-level alerts
         self.has_works = bytearray(i in fleet.works for i in range(n))
@@ -81,8 +80,10 @@ class LampRules:
         self._gateway_names = list(self._gateways)
         self._gateway_keys = {name: k for k, name in enumerate(self._gateway_names)}
         self._runs: dict[int, str] = {}  # lamp -> blind-spot subject it belongs to
-        self.timers = Timers(4 * max(n, len(self._cabinet_names), len(self._gateway_names),
-                                     len(fleet.zones), 1))
+        sizes = (n, len(self._cabinet_names), len(self._gateway_names), len(fleet.zones))
+        self._key_base = {_LAMP: 0, _CABINET: sizes[0], _GATEWAY: sizes[0] + sizes[1],
+                          _ZONE: sizes[0] + sizes[1] + sizes[2]}
+        self.timers = Timers(sum(sizes))
         self._zone_members = fleet.by_zone
         self._zone_names = list(fleet.zones)
         self._unsettled: set[int] = set()  # lamps touched at `_unsettled_at`, judged at its end
@@ -120,7 +121,7 @@ class LampRules:
                 self.settle()
                 continue
             self.now = max(self.now, at)
-            self._wake(key & 3, key >> 2, at)
+            self._wake_key(key, at)
         if self._has_unsettled() and now_ms > self._unsettled_at:
             self.settle()
         self.now = max(self.now, now_ms)
@@ -216,18 +217,19 @@ class LampRules:
 
     # Wakes ---------------------------------------------------------------------------------------
     def _schedule(self, kind: int, index: int, at_ms: int) -> None:
-        self.timers.schedule(index << 2 | kind, at_ms)
+        self.timers.schedule(self._key_base[kind] + index, at_ms)
 
-    def _wake(self, kind: int, index: int, at: int) -> None:
-        if kind == _LAMP:
-            if not self._fresh_quiet_wake(index, at):
-                self._evaluate_lamp(index, at)
-        elif kind == _CABINET:
-            self._unsettle_cabinet(self._cabinet_names[index], at)
-        elif kind == _GATEWAY:
-            self._evaluate_gateway(self._gateway_names[index], at)
+    def _wake_key(self, key: int, at: int) -> None:
+        base = self._key_base
+        if key < base[_CABINET]:
+            if not self._fresh_quiet_wake(key, at):
+                self._evaluate_lamp(key, at)
+        elif key < base[_GATEWAY]:
+            self._unsettle_cabinet(self._cabinet_names[key - base[_CABINET]], at)
+        elif key < base[_ZONE]:
+            self._evaluate_gateway(self._gateway_names[key - base[_GATEWAY]], at)
         else:
-            self._zone_turn(index, at)
+            self._zone_turn(key - base[_ZONE], at)
 
     def _quiet(self, i: int) -> bool:
         """No lamp-level alert, not out, no cycling history, no works window, fresh category."""

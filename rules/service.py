@@ -17,7 +17,7 @@ from streetwatch.influx import InfluxClient
 from streetwatch.logs import log_event
 from streetwatch.metrics_http import MetricsHttpServer
 from streetwatch.registry.migrate import upgrade
-from streetwatch.registry.store import load_device_index, load_lamps, make_engine
+from streetwatch.registry.store import iter_lamps, load_device_index, make_engine
 from streetwatch.settings import RULES_USER, MqttEndpoint, Settings
 
 log = logging.getLogger("streetwatch.rules")
@@ -50,7 +50,7 @@ def run_rules(settings: Settings, every_s: int, warm_up_s: int,
                             store, influx, lambda: devices)
         metrics = _start_metrics(settings, runner)
         runner.connect()  # first, so what the rebuild decides is published as it happens
-        runner.rebuild(load_lamps(sql))
+        runner.rebuild(iter_lamps(sql))
         courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
                                    name="webhooks", daemon=True)
         courier.start()

@@ -17,7 +17,7 @@ from rules.replay import replay_lines
 from rules.schedule import LightsOnSchedule
 from rules.sources import fleet_of, stored_observations
 from streetwatch.influx import InfluxClient
-from streetwatch.registry.store import load_lamps, make_engine
+from streetwatch.registry.store import iter_lamps, make_engine
 from streetwatch.settings import Settings
 
 DEFAULT_WARM_UP_S = 6 * 3600
@@ -28,7 +28,7 @@ def stored_replay_lines(settings: Settings, from_ms: int, to_ms: int, every_s: i
     """The replay's output lines for [from_ms, to_ms) over what storage holds."""
     engine_sql = make_engine(settings.sql_url())
     try:
-        fleet = fleet_of(load_lamps(engine_sql))
+        fleet = fleet_of(iter_lamps(engine_sql))
     finally:
         engine_sql.dispose()
     every_ms = every_s * 1000

@@ -136,13 +136,20 @@ def load_device_index(engine: Engine) -> dict[tuple[str, str], DeviceInfo]:
 
 def load_lamps(engine: Engine) -> list[LampRecord]:
     """Every registered lamp, sorted by id, in one query (the rule engine's lamp list)."""
+    return list(iter_lamps(engine))
+
+
+def iter_lamps(engine: Engine, chunk_rows: int = 10_000) -> Iterator[LampRecord]:
+    """`load_lamps` as a stream (rows fetched `chunk_rows` at a time): a million-lamp town is
+    read without a million records in memory at once."""
     columns = (Lamp.id, Lamp.gateway, Lamp.zone, Lamp.road, Lamp.position_on_road, Lamp.cabinet,
                Lamp.lat, Lamp.lon, Lamp.in_service, Lamp.out_of_service_from,
                Lamp.out_of_service_until)
     with engine.connect() as conn:
-        rows = conn.execute(select(*columns).order_by(Lamp.id)).all()
-    return [LampRecord(*row[:9], ms_from_datetime(row[9]), ms_from_datetime(row[10]))
-            for row in rows]
+        result = conn.execution_options(yield_per=chunk_rows).execute(
+            select(*columns).order_by(Lamp.id))
+        for row in result:
+            yield LampRecord(*row[:9], ms_from_datetime(row[9]), ms_from_datetime(row[10]))
 
 
 # Writing ------------------------------------------------------------------------------------------
@@ -234,6 +241,7 @@ __all__ = [
     "LampRecord",
     "UpsertCounts",
     "load_device_index",
+    "iter_lamps",
     "load_lamps",
     "make_engine",
     "parse_sql_url",
