@@ -27,12 +27,13 @@ class Fleet:
             c.add(site)
         order = c.id_order()
         self.ids: list[str] = [c.ids[i] for i in order]
-        self.index: dict[str, int] = {lamp: i for i, lamp in enumerate(self.ids)}
+        self.index = IdIndex(self.ids)
         self.gateway_of: list[str] = [c.gateway_of[i] for i in order]
         self.zone_of: list[str] = [c.zone_of[i] for i in order]
-        self.cabinet_of: list[str | None] = [c.cabinet_of[i] for i in order]
-        self.road_of: list[str | None] = [c.road_of[i] for i in order]
-        self.position = array("q", (c.position[i] for i in order))
+        self.cabinet_of = _Coded([c.cabinet_of[i] for i in order])  # off the per-reading path:
+        self.road_of = _Coded([c.road_of[i] for i in order])  # 4 bytes a lamp, not 8
+        fits = all(-1 <= p < 2**31 for p in c.position)  # int32 unless a position is huge
+        self.position = array("i" if fits else "q", (c.position[i] for i in order))
         placed = any(v == v for v in c.lat) or any(v == v for v in c.lon)  # not all NaN
         self.lat = array("d", (c.lat[i] for i in order)) if placed else None
         self.lon = array("d", (c.lon[i] for i in order)) if placed else None
@@ -84,6 +85,70 @@ class Fleet:
         before = members[rank - 1] if rank > 0 else None
         after = members[rank + 1] if rank + 1 < len(members) else None
         return before, after
+
+
+class IdIndex:
+    """id -> position in `ids`, as an open-addressing table of int32 (8 MB for a million lamps,
+    where a dict costs ~70 MB: its table plus an int object per lamp). Lookups cost a hash and a
+    probe or two; the table layout follows Python's per-process string hash, the answers do not."""
+
+    def __init__(self, ids: list[str]) -> None:
+        size = 1 << max(4, (2 * len(ids) - 1).bit_length())  # at most half full
+        self._ids, self._mask = ids, size - 1
+        self._table = array("i", [-1]) * size
+        for i, lamp in enumerate(ids):
+            slot = hash(lamp) & self._mask
+            while self._table[slot] != -1:
+                if ids[self._table[slot]] == lamp:
+                    break  # a repeated id: the first one keeps it
+                slot = (slot + 1) & self._mask
+            else:
+                self._table[slot] = i
+
+    def get(self, lamp: str) -> int | None:
+        table, ids, mask = self._table, self._ids, self._mask
+        slot = hash(lamp) & mask
+        while (i := table[slot]) != -1:
+            if ids[i] == lamp:
+                return i
+            slot = (slot + 1) & mask
+        return None
+
+    def __getitem__(self, lamp: str) -> int:
+        i = self.get(lamp)
+        if i is None:
+            raise KeyError(lamp)
+        return i
+
+    def __contains__(self, lamp: object) -> bool:
+        return isinstance(lamp, str) and self.get(lamp) is not None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class _Coded:
+    """A column of few distinct names (cabinets, roads) as int32 codes: `column[i]` is a name or
+    None."""
+
+    __slots__ = ("_codes", "_names")
+
+    def __init__(self, values: list[str | None]) -> None:
+        codes: dict[str, int] = {}
+        self._codes = array("i", (-1 if v is None else codes.setdefault(v, len(codes))
+                                  for v in values))
+        self._names = list(codes)
+
+    def __getitem__(self, i: int) -> str | None:
+        code = self._codes[i]
+        return None if code < 0 else self._names[code]
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __iter__(self) -> Iterator[str | None]:
+        names = self._names
+        return (None if code < 0 else names[code] for code in self._codes)
 
 
 class _Columns:
@@ -152,7 +217,7 @@ def _intern(text: str | None) -> str | None:
     return None if text is None else sys.intern(text)
 
 
-def _group(values: list[str | None]) -> dict[str, array]:
+def _group(values: Iterable[str | None]) -> dict[str, array]:
     groups: dict[str, list[int]] = {}
     for i, value in enumerate(values):
         if value is not None:
