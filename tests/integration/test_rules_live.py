@@ -178,3 +178,69 @@ def test_kill_9_between_raise_and_resolve_neither_loses_nor_repeats(town, mosqui
     for alert in store.list_alerts(open_only=False):
         assert [h.event for h in store.history(alert.id)].count("raised") == 1
     assert len(store.list_alerts(open_only=False)) == 2
+
+
+def test_live_and_replay_agree_on_a_compressed_night_of_roll_ups(settings_for, mosquitto):
+    """The scenarios' roll-up kinds in compressed real time (holds of 2 s, a reading a second):
+    a blind spot (L002, L003), a tripped cabinet (C2: L005-L008), a lit lamp reporting `tilt`
+    (L001), then everything fixed. What the live runner publishes equals what replay computes
+    from the same readings in storage, to the millisecond (these kinds depend on no tick)."""
+    lamps = [f"L{p:03d}" for p in range(1, 9)]
+    settings = settings_for(username=RULES_USER, town_timezone="UTC", lights_on_grace_s=0,
+                            zone_schedules={"Z1": night_around_now()}, lamp_out_after_s=2,
+                            lighting_target=0.1, cabinet_down_fraction=0.75, rules_every_s=1,
+                            stale_after_s=5)  # cabinets are judged once lamps could report
+    upgrade(settings.sql_url())
+    sql = make_engine(settings.sql_url())
+    upsert_devices(sql, [{"id": lamp, "gateway": "gw1", "zone": "Z1", "road": "R1",
+                          "position_on_road": p, "cabinet": "C1" if p <= 4 else "C2"}
+                         for p, lamp in enumerate(lamps, 1)], [], [])
+    drop_session(mosquitto.host, mosquitto.port, RULES_USER, mosquitto.password(RULES_USER))
+    store, influx = AlertStore(sql), InfluxClient.from_settings(settings)
+    runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
+                        store, influx, lambda: load_device_index(sql))
+    runner.rebuild(load_lamps(sql))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    watcher = AlertWatcher(mosquitto)
+    broken = {"L002", "L003", "L005", "L006", "L007", "L008"}
+    sent: list[tuple[str, int, bool, str | None]] = []
+    try:
+        assert runner.subscribed.wait(10)
+        t0 = int(time.time() * 1000)
+        for second in range(9):
+            at = t0 + second * 1000
+            wait_for(lambda at=at: time.time() * 1000 >= at, 5, "the next second")
+            now = int(time.time() * 1000)
+            faulty = 1 <= second < 6
+            rounds = [(lamp, now, not (faulty and lamp in broken),
+                       "tilt" if faulty and lamp == "L001" else None) for lamp in lamps]
+            publish_as(mosquitto, "gw1", [
+                (f"streetwatch/gw1/lamp/{lamp}", json.dumps(
+                    {"ts": ts, "on": on, **({"fault": fault} if fault else {})}).encode())
+                for lamp, ts, on, fault in rounds])
+            sent += rounds
+        wait_for(lambda: sum(e["event"] == "resolved" for e in watcher.events) >= 3, 15,
+                 "the three resolutions")
+    finally:
+        stop.set()
+        thread.join(10)
+        watcher.close()
+        drop_session(mosquitto.host, mosquitto.port, RULES_USER, mosquitto.password(RULES_USER))
+    live = sorted((e["event"], e["kind"], e["subject"], e["ts"], e["deadline"])
+                  for e in watcher.events)
+    assert sorted((x[0], x[1], x[2]) for x in live) == sorted([
+        ("raised", "lamp_fault", "lamp:L001"), ("resolved", "lamp_fault", "lamp:L001"),
+        ("raised", "blind_spot", "road:R1:2"), ("resolved", "blind_spot", "road:R1:2"),
+        ("raised", "cabinet_failure", "cabinet:C2"), ("resolved", "cabinet_failure", "cabinet:C2"),
+    ])
+    influx.write_lines([lamp_line(lamp, SeriesTags("gw1", "Z1", "R1"),
+                                  LampReading(ts=ts, on=on, fault=fault))
+                        for lamp, ts, on, fault in sent])
+    replayed = [json.loads(x) for x in stored_replay_lines(settings, t0 - 1000, sent[-1][1] + 5000,
+                                                           1, warm_up_s=60)]
+    assert sorted((x["event"], x["kind"], x["subject"], x["ts"], x["deadline"])
+                  for x in replayed if x["type"] == "alert") == live
+    influx.close()
+    sql.dispose()
