@@ -45,6 +45,7 @@ LIT_FAULTS = frozenset({"low_power_factor", "tilt"})  # lamp_fault: a lit lamp t
 _GATEWAY, _CABINET, _LAMP, _ZONE = 0, 1, 2, 3
 # Per-lamp bits of the lamp-level alerts that are active (a lamp with none, not out, not cycling
 # and without planned works is "quiet": a reading that repeats its state only moves its clock).
+_FRESH = (LIT, DARK)
 _BIT: dict[str, int] = {"lamp_out": 1, "day_burner": 2, "cycling": 4, "lamp_fault": 8,
                         "lamp_silent": 16}
 
@@ -166,13 +167,20 @@ class LampRules:
         i = self.fleet.index.get(lamp_id)
         if i is None:
             return
-        self.advance(ts_ms)
+        if self.timers.any_due(ts_ms) or (
+                ts_ms > self._unsettled_at and (self._unsettled or self._unsettled_cabinets)):
+            self.advance(ts_ms)
+        elif ts_ms > self.now:
+            self.now = ts_ms
         self._heard_from(self.fleet.gateway_of[i], ts_ms)
-        if ts_ms <= self.last_ts[i]:
+        last = self.last_ts[i]
+        if ts_ms <= last:
             return
         litish = on and fault not in DARK_FAULTS
-        if self.fast_paths and self._quiet(i) and litish == self.litish[i] and on == self.relay_on[i] \
-                and fault == self.fault[i] and self.now - ts_ms <= self.config.stale_after_ms:
+        if (self.fast_paths and litish == self.litish[i] and on == self.relay_on[i]
+                and fault == self.fault[i] and self.now - ts_ms <= self.config.stale_after_ms
+                and not self.flags[i] and not self.out[i] and not self.has_works[i]
+                and self.category[i] in _FRESH and i not in self._changes):  # _quiet, inlined
             self.last_ts[i] = ts_ms  # same state, still fresh: only its clock moves
             return
         if self.last_ts[i] < 0 or litish != bool(self.litish[i]):
@@ -234,7 +242,7 @@ class LampRules:
     def _quiet(self, i: int) -> bool:
         """No lamp-level alert, not out, no cycling history, no works window, fresh category."""
         return (not self.flags[i] and not self.out[i] and not self.has_works[i]
-                and self.category[i] in (LIT, DARK) and i not in self._changes)
+                and self.category[i] in _FRESH and i not in self._changes)
 
     def _fresh_quiet_wake(self, i: int, at: int) -> bool:
         """A quiet lamp woken for staleness that is still fresh (it reported since, without a

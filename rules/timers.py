@@ -50,6 +50,11 @@ class Timers:
         at = self._due[key]
         return None if at >= NEVER else at
 
+    def any_due(self, now_ms: int) -> bool:
+        """Whether something may be due by `now_ms` (cheap: the per-reading check)."""
+        return bool((self._ready and self._ready[0] >> KEY_BITS <= now_ms)
+                    or (self._bucket_order and self._bucket_order[0] * BUCKET_MS <= now_ms))
+
     def next_at(self) -> int | None:
         """A lower bound of the next wanted instant (None: nothing is wanted)."""
         ready = self._ready[0] >> KEY_BITS if self._ready else NEVER
