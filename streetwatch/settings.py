@@ -185,6 +185,18 @@ class Settings(BaseSettings):
     zone_below_target_after_s: Seconds = 900
     zone_below_target_clear_s: Seconds = 900
 
+    # Drains (issue 15): a zone is wet while rain over the last `wet_window_s` on any of its gauges
+    # reaches `wet_threshold_mm`, and for `wet_drain_out_s` after. A drain's dry-weather band per
+    # hour of day is its median +- `baseline_band_k` scaled MADs (at least `baseline_min_halfwidth_cm`)
+    # over the dry days of the last `baseline_window_days`, from at least `baseline_min_samples`.
+    wet_window_s: Seconds = 21600
+    wet_threshold_mm: float = Field(2.0, gt=0, le=1000)
+    wet_drain_out_s: Seconds = 21600
+    baseline_window_days: int = Field(14, ge=1, le=365)
+    baseline_band_k: float = Field(3.0, gt=0, le=20)
+    baseline_min_halfwidth_cm: float = Field(2.0, ge=0, le=1000)
+    baseline_min_samples: int = Field(6, ge=1, le=10_000)
+
     # Alert deadlines per severity (red is the most urgent), and per-kind overrides.
     deadline_red_s: Seconds = 86400
     deadline_yellow_s: Seconds = 259200
