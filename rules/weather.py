@@ -51,7 +51,7 @@ class ZoneWeather:
     def __init__(self, gauge_zones: Mapping[str, str], config: WeatherConfig) -> None:
         self.config = config
         self._gauges = {gauge: _Gauge(zone) for gauge, zone in gauge_zones.items()}
-        self._wet: dict[str, WetPeriod] = {}
+        self._wet: dict[str, list[WetPeriod]] = {}  # each zone's wet periods, in time order
 
     def rain(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         """One reading of `gauge`; readings not newer than its latest are ignored (redelivery)."""
@@ -69,12 +69,13 @@ class ZoneWeather:
             self._extend(state.zone, ts_ms, self._dries_at(state))
 
     def is_wet(self, zone: str, ts_ms: int) -> bool:
-        period = self._wet.get(zone)
-        return period is not None and period.since <= ts_ms < period.until
+        """Wet at `ts_ms` (not before the zone's latest reading: the core's clock only moves on)."""
+        periods = self._wet.get(zone)
+        return bool(periods) and periods[-1].since <= ts_ms < periods[-1].until
 
-    def wet_period(self, zone: str) -> WetPeriod | None:
-        """The zone's current or last wet period (None: never wet since the core started)."""
-        return self._wet.get(zone)
+    def wet_periods(self, zone: str) -> list[WetPeriod]:
+        """The zone's wet periods since the core started, oldest first (dry days are the rest)."""
+        return list(self._wet.get(zone, ()))
 
     def _dries_at(self, state: _Gauge) -> int:
         """When this gauge's window sum falls below the threshold if no more rain comes, plus the
@@ -87,8 +88,8 @@ class ZoneWeather:
         return state.readings[-1][0] + self.config.window_ms + self.config.drain_out_ms
 
     def _extend(self, zone: str, now_ms: int, until_ms: int) -> None:
-        period = self._wet.get(zone)
-        if period is None or now_ms >= period.until:  # dry until now: a new wet period
-            self._wet[zone] = WetPeriod(now_ms, until_ms)
+        periods = self._wet.setdefault(zone, [])
+        if not periods or now_ms >= periods[-1].until:  # dry until now: a new wet period
+            periods.append(WetPeriod(now_ms, until_ms))
         else:
-            period.until = max(period.until, until_ms)
+            periods[-1].until = max(periods[-1].until, until_ms)

@@ -1,0 +1,75 @@
+"""A drain's dry-weather band per hour of day (rules/baseline.py)."""
+
+from __future__ import annotations
+
+import random
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.baseline import BaselineConfig, hour_bands
+from rules.weather import WetPeriod
+
+UTC = ZoneInfo("UTC")
+HOUR = 3_600_000
+DAY = 24 * HOUR
+DAY0 = 1_795_392_000_000  # 2026-11-23T00:00:00Z
+CONFIG = BaselineConfig(window_days=14, band_k=3.0, min_halfwidth_cm=2.0, min_samples=6)
+
+
+def daily_curve(hour: int) -> float:
+    return 20.0 + (15.0 if hour in (7, 8, 19, 20) else 0.0)
+
+
+def fourteen_days(noise: float = 1.0, seed: int = 1) -> list[tuple[int, float]]:
+    rng = random.Random(seed)
+    return [(DAY0 + d * DAY + h * HOUR + m * 600_000, daily_curve(h) + rng.uniform(-noise, noise))
+            for d in range(14) for h in range(24) for m in range(6)]
+
+
+def test_each_hour_gets_its_own_band_around_the_daily_curve():
+    bands = hour_bands(fourteen_days(), [], UTC, DAY0 + 14 * DAY, CONFIG)
+    assert sorted(bands) == list(range(24))
+    assert abs(bands[3].median_cm - 20) < 0.3 and abs(bands[8].median_cm - 35) < 0.3
+    assert bands[3].samples == 14 * 6
+    assert bands[8].low_cm > bands[3].high_cm  # the morning peak is its own normal
+
+
+def test_wet_days_are_left_out_and_the_window_is_respected():
+    readings = fourteen_days()
+    storm = [(DAY0 + 2 * DAY + h * HOUR, 90.0) for h in range(24)]  # a storm day: levels high
+    wet = [WetPeriod(DAY0 + 2 * DAY + HOUR, DAY0 + 2 * DAY + 20 * HOUR)]
+    with_storm = hour_bands(readings + storm, wet, UTC, DAY0 + 14 * DAY, CONFIG)
+    assert with_storm == hour_bands([r for r in readings if not DAY0 + 2 * DAY <= r[0] < DAY0 + 3 * DAY],
+                                    [], UTC, DAY0 + 14 * DAY, CONFIG)
+    recent = hour_bands(readings, [], UTC, DAY0 + 14 * DAY, BaselineConfig(window_days=1))
+    assert recent[3].samples == 6  # only the last day
+
+
+def test_flat_levels_get_the_minimum_width_and_thin_hours_no_band():
+    flat = [(DAY0 + d * DAY + 3 * HOUR, 12.0) for d in range(14)]
+    band = hour_bands(flat, [], UTC, DAY0 + 14 * DAY, CONFIG)[3]
+    assert (band.mad_cm, band.low_cm, band.high_cm) == (0.0, 10.0, 14.0)
+    assert hour_bands(flat[:5], [], UTC, DAY0 + 14 * DAY, CONFIG) == {}
+
+
+def test_local_hours_follow_the_town_timezone():
+    shanghai = ZoneInfo("Asia/Shanghai")  # UTC+8: 00:00 UTC is 08:00 there
+    readings = [(DAY0 + d * DAY, 30.0) for d in range(14)]
+    assert list(hour_bands(readings, [], shanghai, DAY0 + 14 * DAY, CONFIG)) == [8]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 300), min_size=6, max_size=60), st.floats(1_000, 10_000))
+def test_one_outlier_cannot_move_the_band_much(levels, outlier):
+    """Robust: a single absurd reading moves the median by at most one rank and the MAD by at
+    most one rank of the deviations -- it never drags the band to the outlier."""
+    readings = [(DAY0 + n * 1000, level) for n, level in enumerate(levels)]
+    clean = hour_bands(readings, [], UTC, DAY0 + DAY, CONFIG)[0]
+    dirty = hour_bands(readings + [(DAY0 + 999_000, outlier)], [], UTC, DAY0 + DAY, CONFIG)[0]
+    ranked = sorted(levels)
+    assert ranked[(len(ranked) - 1) // 2] <= dirty.median_cm <= ranked[len(ranked) // 2 + 1
+                                                                       if len(ranked) > 1 else 0]
+    assert dirty.high_cm < outlier
+    assert dirty.mad_cm <= (max(levels) - min(levels)) and clean.samples + 1 == dirty.samples
