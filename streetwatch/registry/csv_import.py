@@ -32,13 +32,15 @@ COLUMNS = (
     "kind", "id", "gateway", "zone", "road", "position", "cabinet",
     "lat", "lon", "depth_cm", "overflow_cm", "downstream",
     "in_service", "out_of_service_from", "out_of_service_until",
+    "pipe_diameter_cm", "normal_low_cm", "normal_high_cm",
 )  # fmt: skip
 REQUIRED_COLUMNS = ("kind", "id", "gateway", "zone")
 # Optional columns each kind may fill; a value in any other optional column is a mistake.
 KIND_COLUMNS: dict[str, frozenset[str]] = {
     "lamp": frozenset({"road", "position", "cabinet", "lat", "lon", "in_service",
                        "out_of_service_from", "out_of_service_until"}),
-    "drain": frozenset({"depth_cm", "overflow_cm", "downstream", "lat", "lon"}),
+    "drain": frozenset({"depth_cm", "overflow_cm", "downstream", "lat", "lon",
+                        "pipe_diameter_cm", "normal_low_cm", "normal_high_cm"}),
     "rain": frozenset({"lat", "lon"}),
 }
 _NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?")
@@ -238,7 +240,24 @@ class _RowCells:
         downstream = self.identifier("downstream", required=False)
         if downstream is not None and downstream == self.cells["id"]:
             self.problems.append("downstream must be another drain, not the drain itself")
-        return {"depth_cm": depth_cm, "overflow_cm": overflow_cm, "downstream_id": downstream}
+        return {"depth_cm": depth_cm, "overflow_cm": overflow_cm, "downstream_id": downstream,
+                "pipe_diameter_cm": self.number("pipe_diameter_cm", 0.0, math.inf),
+                **self.normal_band(depth_cm)}
+
+    def normal_band(self, depth_cm: float | None) -> dict[str, float | None]:
+        """A configured normal level band: both ends or neither, low <= high <= depth."""
+        low = self.number("normal_low_cm", 0.0, math.inf)
+        high = self.number("normal_high_cm", 0.0, math.inf)
+        given = [bool(self.cells.get(name)) for name in ("normal_low_cm", "normal_high_cm")]
+        if given[0] != given[1]:
+            self.problems.append("give normal_low_cm and normal_high_cm together (or neither)")
+        elif low is not None and high is not None and low > high:
+            self.problems.append(f"normal_low_cm ({low:g}) must not exceed normal_high_cm "
+                                 f"({high:g})")
+        elif high is not None and depth_cm is not None and high > depth_cm:
+            self.problems.append(f"normal_high_cm ({high:g}) must not exceed depth_cm "
+                                 f"({depth_cm:g})")
+        return {"normal_low_cm": low, "normal_high_cm": high}
 
     def place(self) -> dict[str, float | None]:
         lat = self.number("lat", -90.0, 90.0)

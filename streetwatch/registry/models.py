@@ -86,6 +86,10 @@ class Drain(Base):
     downstream_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     lat: Mapped[float | None] = mapped_column(Double)
     lon: Mapped[float | None] = mapped_column(Double)
+    pipe_diameter_cm: Mapped[float | None] = mapped_column(Double)
+    # A configured normal band; without one the rules learn a dry-weather baseline.
+    normal_low_cm: Mapped[float | None] = mapped_column(Double)
+    normal_high_cm: Mapped[float | None] = mapped_column(Double)
 
 
 class RainGauge(Base):

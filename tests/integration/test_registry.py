@@ -71,9 +71,9 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0002"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0003"
 
-    assert migrate.current_revision(sql_url) == "0002"
+    assert migrate.current_revision(sql_url) == "0003"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -150,6 +150,24 @@ def test_downgrade_to_0001_and_upgrade_again(sql_url: str) -> None:
         engine.dispose()
 
 
+def test_upgrade_from_0002_keeps_drains_without_a_band_and_downgrades(sql_url: str) -> None:
+    migrate.upgrade(sql_url, "0002")
+    engine = make_engine(sql_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO drains (id, gateway, zone, depth_cm, overflow_cm) "
+                              "VALUES ('D1', 'gw1', 'north', 120, 100)"))
+        assert migrate.upgrade(sql_url) == HEAD
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT depth_cm, pipe_diameter_cm, normal_low_cm, "
+                                    "normal_high_cm FROM drains")).one()
+        assert tuple(row) == (120.0, None, None, None)
+        command.downgrade(migrate.alembic_config(sql_url), "0002")
+        assert "normal_low_cm" not in {c["name"] for c in inspect(engine).get_columns("drains")}
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_engine_has_foreign_keys_and_wal(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'folder' / 'x.db'}")
     try:
@@ -189,7 +207,8 @@ def test_imported_columns_are_stored(engine: Engine, tmp_path: Path) -> None:
                     "in_service": True, "out_of_service_from": None,
                     "out_of_service_until": None}
     assert drain == {"id": "D1", "gateway": "gw3", "zone": "north", "depth_cm": 120.0,
-                     "overflow_cm": 100.0, "downstream_id": "D2", "lat": None, "lon": None}
+                     "overflow_cm": 100.0, "downstream_id": "D2", "lat": None, "lon": None,
+                     "pipe_diameter_cm": None, "normal_low_cm": None, "normal_high_cm": None}
 
 
 def test_reimport_updates_instead_of_duplicating(engine: Engine, tmp_path: Path) -> None:

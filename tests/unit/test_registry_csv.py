@@ -61,7 +61,8 @@ def test_good_file_gives_rows_shaped_like_the_models() -> None:
                              "out_of_service_until": None}]
     assert parsed.drains[0] == {"id": "D1", "gateway": "gw2", "zone": "north", "depth_cm": 120.0,
                                 "overflow_cm": 100.0, "downstream_id": "D2", "lat": None,
-                                "lon": None}
+                                "lon": None, "pipe_diameter_cm": None, "normal_low_cm": None,
+                                "normal_high_cm": None}
     assert parsed.drains[1]["downstream_id"] is None
     assert parsed.gauges == [{"id": "R1", "gateway": "gw2", "zone": "north", "lat": 52.0,
                               "lon": 4.9}]
@@ -135,6 +136,14 @@ def test_values_are_stripped_and_kind_lowercased() -> None:
     assert parsed.lamps[0]["id"] == "L1" and parsed.lamps[0]["gateway"] == "g"
 
 
+def test_a_drain_with_its_pipe_and_a_configured_normal_band() -> None:
+    parsed = parse_devices_csv(csv_text(drain(pipe_diameter_cm="30", normal_low_cm="8",
+                                              normal_high_cm="25.5")))
+    assert parsed.ok, parsed.errors
+    band = {k: parsed.drains[0][k] for k in ("pipe_diameter_cm", "normal_low_cm", "normal_high_cm")}
+    assert band == {"pipe_diameter_cm": 30.0, "normal_low_cm": 8.0, "normal_high_cm": 25.5}
+
+
 # Bad rows ---------------------------------------------------------------------------------------
 BAD_ROWS = [
     # (row, expected fragment of the message)
@@ -177,6 +186,12 @@ BAD_ROWS = [
     (drain(depth_cm="abc"), "depth_cm 'abc' must be a number"),
     (drain(depth_cm="50", overflow_cm="60"), "overflow_cm (60) must not exceed depth_cm (50)"),
     (drain(downstream="D1"), "downstream must be another drain"),
+    (drain(normal_low_cm="10"), "give normal_low_cm and normal_high_cm together"),
+    (drain(normal_high_cm="30"), "give normal_low_cm and normal_high_cm together"),
+    (drain(normal_low_cm="40", normal_high_cm="30"), "normal_low_cm (40) must not exceed"),
+    (drain(normal_low_cm="10", normal_high_cm="130"), "normal_high_cm (130) must not exceed"),
+    (drain(pipe_diameter_cm="-30"), "pipe_diameter_cm -30 must be between 0 and inf"),
+    (lamp(normal_low_cm="1", normal_high_cm="2"), "normal_low_cm does not apply to a lamp"),
     (drain(downstream="D 2"), "downstream 'D 2' must be"),
     (lamp(in_service="maybe"), "in_service 'maybe' must be true or false"),
     (lamp(in_service="on"), "in_service 'on' must be true or false"),
