@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.batching import AckToken, BatchQueue
 from ingest.dead_letter import DeadLetterFile
@@ -32,6 +31,7 @@ from ingest.writer import BatchWriter, SeriesClock
 from streetwatch.errors import ConfigError, InfluxAuthError, StreetwatchError
 from streetwatch.influx import InfluxClient
 from streetwatch.logs import log_event
+from streetwatch.mqtt_session import service_client
 from streetwatch.settings import DEFAULT_INGEST_CLIENT_ID, MqttEndpoint, Settings
 from streetwatch.topics import SUBSCRIPTION, gateway_of
 from streetwatch.validation import (
@@ -178,20 +178,7 @@ class Ingester:
 
     # MQTT ---------------------------------------------------------------------------------
     def _make_client(self, clean_session: bool = False) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            clean_session=clean_session,
-            protocol=mqtt.MQTTv311,
-            manual_ack=True,
-        )
-        ep = self.config.endpoint
-        if ep.username:
-            client.username_pw_set(ep.username, ep.password.get_secret_value() if ep.password else None)
-        if ep.tls:
-            client.tls_set()
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        return client
+        return service_client(self.config.endpoint, self.config.client_id, clean_session)
 
     def _wire(self, client: mqtt.Client) -> None:
         client.on_connect = self._on_connect

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.exc import SQLAlchemyError
 
 from rules.config import RuleConfig
@@ -37,6 +36,7 @@ from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import alert_event_line, lighting_rate_line
 from streetwatch.logs import log_event
+from streetwatch.mqtt_session import service_client
 from streetwatch.schemas import LampReading
 from streetwatch.settings import MqttEndpoint, Settings
 from streetwatch.validation import Limits, process_message
@@ -240,18 +240,11 @@ class RuleRunner:
     # MQTT ----------------------------------------------------------------------------------------
     def _connect(self) -> mqtt.Client:
         ep = self.config.endpoint
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                             clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
-        if ep.username:
-            client.username_pw_set(ep.username,
-                                   ep.password.get_secret_value() if ep.password else None)
-        if ep.tls:
-            client.tls_set()
+        client = service_client(ep, self.config.client_id)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = lambda _c, _u, message: self.inbox.put(message)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.connect(ep.host, ep.port, keepalive=30)
         client.loop_start()
         return client
