@@ -12,9 +12,13 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rules.weather import WetPeriod
+
+if TYPE_CHECKING:
+    from streetwatch.settings import Settings
 
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal noise
 DAY_MS = 86_400_000
@@ -28,11 +32,9 @@ class BaselineConfig:
     min_samples: int = 6
 
     @classmethod
-    def from_settings(cls, settings: object) -> BaselineConfig:
-        return cls(int(getattr(settings, "baseline_window_days", 14)),
-                   float(getattr(settings, "baseline_band_k", 3.0)),
-                   float(getattr(settings, "baseline_min_halfwidth_cm", 2.0)),
-                   int(getattr(settings, "baseline_min_samples", 6)))
+    def from_settings(cls, settings: Settings) -> BaselineConfig:
+        return cls(settings.baseline_window_days, settings.baseline_band_k,
+                   settings.baseline_min_halfwidth_cm, settings.baseline_min_samples)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rules.config import LIVE_WARM_UP_S, REPLAY_WARM_UP_S
+
 if TYPE_CHECKING:
     from rules.reports import RateSample
     from streetwatch.influx import InfluxClient
@@ -124,7 +126,7 @@ def rules_live(
                      ] = None,
     warm_up: Annotated[int, typer.Option("--warm-up", min=0,
                                          help="Seconds of stored readings to rebuild from.")
-                       ] = 26 * 3600,
+                       ] = LIVE_WARM_UP_S,
 ) -> None:
     """Run the live rule engine (without a subcommand): rebuild from storage, then follow MQTT."""
     if context.invoked_subcommand is not None:
@@ -147,7 +149,7 @@ def replay(
                                                 help="JSON-lines file (default: stdout).")] = None,
     warm_up: Annotated[int, typer.Option("--warm-up", min=0,
                                          help="Seconds before --from to start the core at.")
-                       ] = 6 * 3600,
+                       ] = REPLAY_WARM_UP_S,
 ) -> None:
     """What the rules would have raised: alert events and lighting rates as JSON lines, from the
     registry and stored readings. Writes nothing to SQL, InfluxDB or MQTT."""

@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from streetwatch.alerts.model import DEFAULT_SEVERITY, AlertKind, Severity
 
+if TYPE_CHECKING:
+    from streetwatch.settings import Settings
+
 Phase = Literal["night", "day", "switching"]
+# How far back the core starts before what it is asked about, so every lamp's state is known:
+# the live runner covers the last night (26 h); replay, the holds before `--from` (6 h).
+LIVE_WARM_UP_S = 26 * 3600
+REPLAY_WARM_UP_S = 6 * 3600
 _S = 1000
 
 
@@ -52,26 +59,21 @@ class RuleConfig:
         return Fraction(str(self.zone_targets.get(zone, self.target)))
 
     @classmethod
-    def from_settings(cls, settings: object) -> RuleConfig:
-        """From the Settings object (STREETWATCH_*): seconds there, milliseconds here."""
-        def ms(name: str, default_s: int) -> int:
-            return int(getattr(settings, name, default_s) * _S)
-
+    def from_settings(cls, s: Settings) -> RuleConfig:
+        """From the Settings object (STREETWATCH_*, where the defaults live): seconds there,
+        milliseconds here."""
         return cls(
-            stale_after_ms=ms("stale_after_s", 900), lamp_out_after_ms=ms("lamp_out_after_s", 600),
-            day_burner_after_ms=ms("day_burner_after_s", 1800),
-            cycling_changes=int(getattr(settings, "cycling_changes", 4)),
-            cycling_window_ms=ms("cycling_window_s", 1800),
-            lamp_silent_after_ms=ms("lamp_silent_after_s", 1800),
-            cabinet_down_fraction=float(getattr(settings, "cabinet_down_fraction", 0.5)),
-            zone_below_target_after_ms=ms("zone_below_target_after_s", 900),
-            zone_below_target_clear_ms=ms("zone_below_target_clear_s", 900),
-            target=float(getattr(settings, "lighting_target", 0.99)),
-            zone_targets=dict(getattr(settings, "zone_targets", {})),
-            deadline_ms={"red": ms("deadline_red_s", 86_400),
-                         "yellow": ms("deadline_yellow_s", 259_200),
-                         "blue": ms("deadline_blue_s", 604_800)},
-            severity_overrides=dict(getattr(settings, "alert_severity_overrides", {})),
-            deadline_overrides_ms={kind: int(s * _S) for kind, s in
-                                   dict(getattr(settings, "alert_deadline_overrides_s", {})).items()},
+            stale_after_ms=s.stale_after_s * _S, lamp_out_after_ms=s.lamp_out_after_s * _S,
+            day_burner_after_ms=s.day_burner_after_s * _S, cycling_changes=s.cycling_changes,
+            cycling_window_ms=s.cycling_window_s * _S,
+            lamp_silent_after_ms=s.lamp_silent_after_s * _S,
+            cabinet_down_fraction=float(s.cabinet_down_fraction),
+            zone_below_target_after_ms=s.zone_below_target_after_s * _S,
+            zone_below_target_clear_ms=s.zone_below_target_clear_s * _S,
+            target=float(s.lighting_target), zone_targets=dict(s.zone_targets),
+            deadline_ms={"red": s.deadline_red_s * _S, "yellow": s.deadline_yellow_s * _S,
+                         "blue": s.deadline_blue_s * _S},
+            severity_overrides=dict(s.alert_severity_overrides),  # type: ignore[arg-type]
+            deadline_overrides_ms={kind: seconds * _S
+                                   for kind, seconds in s.alert_deadline_overrides_s.items()},
         )

@@ -6,12 +6,18 @@ Pure: no clock, no I/O. The live runner and replay both drive it with `lamp_read
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rules.config import RuleConfig, Schedule
 from rules.fleet import Fleet
 from rules.lamps import LampRules
 from rules.lifecycle import AlertBook, AlertSink, OpenAlert
 from rules.lighting import BelowTargetRule, LightingRate, city_sample
+from rules.schedule import LightsOnSchedule
 from streetwatch.alerts.model import CITY_ZONE, AlertEvent
+
+if TYPE_CHECKING:
+    from streetwatch.settings import Settings
 
 
 class RuleEngine:
@@ -25,6 +31,13 @@ class RuleEngine:
         self.below = BelowTargetRule(config)
         self.book = AlertBook(config, sink)
         self._apply()
+
+    @classmethod
+    def from_settings(cls, fleet: Fleet, settings: Settings, sink: AlertSink,
+                      start_ms: int) -> RuleEngine:
+        """The engine with the town's thresholds and lights-on schedule from Settings."""
+        return cls(fleet, RuleConfig.from_settings(settings),
+                   LightsOnSchedule.from_settings(settings), sink, start_ms)
 
     @property
     def now(self) -> int:

@@ -34,9 +34,6 @@ class PhaseClock:
     def phase(self, zone: str, ts_ms: int) -> Phase:
         return self.interval(zone, ts_ms)[2]
 
-    def start(self, zone: str, ts_ms: int) -> int:
-        return self.interval(zone, ts_ms)[0]
-
     def next_start(self, zone: str, ts_ms: int, phase: Phase) -> int:
         """The first start of a `phase` interval after `ts_ms`."""
         _, end, _ = self.interval(zone, ts_ms)

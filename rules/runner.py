@@ -23,12 +23,11 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import SQLAlchemyError
 
-from rules.config import RuleConfig
+from rules.config import LIVE_WARM_UP_S
 from rules.engine import RuleEngine
 from rules.lifecycle import OpenAlert
 from rules.lighting import LightingRate
-from rules.replay import feed, replay_items
-from rules.schedule import LightsOnSchedule
+from rules.replay import replay_items
 from rules.sinks import SqlSink
 from rules.sources import fleet_of, stored_observations
 from streetwatch.alerts.model import AlertEvent
@@ -43,7 +42,6 @@ from streetwatch.validation import Limits, process_message
 
 log = logging.getLogger("streetwatch.rules")
 ADVANCE_LAG_MS = 500
-DEFAULT_WARM_UP_S = 26 * 3600
 SUBSCRIPTION = "streetwatch/#"
 MAX_PENDING_LINES = 200_000
 STUCK_AFTER_S = 60.0
@@ -56,7 +54,7 @@ class RunnerConfig:
     endpoint: MqttEndpoint
     client_id: str
     every_ms: int = 60_000
-    warm_up_ms: int = DEFAULT_WARM_UP_S * 1000
+    warm_up_ms: int = LIVE_WARM_UP_S * 1000
 
 
 class RuleRunner:
@@ -90,9 +88,8 @@ class RuleRunner:
         now = self.wall_ms() - ADVANCE_LAG_MS
         every = self.config.every_ms
         start = (now - self.config.warm_up_ms) // every * every
-        self.core = RuleEngine(fleet_of(fleet_records), RuleConfig.from_settings(self.settings),
-                               LightsOnSchedule.from_settings(self.settings),
-                               SqlSink(self.store), start)
+        self.core = RuleEngine.from_settings(fleet_of(fleet_records), self.settings,
+                                             SqlSink(self.store), start)
         open_alerts = self.store.open_alerts()
         for stored in open_alerts:
             self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
@@ -266,4 +263,4 @@ class RuleRunner:
                   client_id=self.config.client_id, topic=SUBSCRIPTION)
 
 
-__all__ = ["RuleRunner", "RunnerConfig", "feed"]
+__all__ = ["RuleRunner", "RunnerConfig"]

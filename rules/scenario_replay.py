@@ -7,12 +7,10 @@ These are the lines a stored replay of the published scenario must match
 
 from __future__ import annotations
 
-from rules.config import RuleConfig
 from rules.engine import RuleEngine
 from rules.fleet import Fleet
 from rules.lifecycle import MemorySink
 from rules.replay import replay_lines
-from rules.schedule import LightsOnSchedule
 from streetwatch.scenarios import Scenario, anchored_settings, scenario_events
 
 
@@ -20,7 +18,6 @@ def pure_replay_lines(scenario: Scenario, anchor_ms: int) -> list[str]:
     """The replay's lines for [anchor, anchor + duration), the core started at the anchor (as
     rules/scenario_check.py starts it) with the scenario's anchored settings."""
     settings = scenario.town.model_copy(update=anchored_settings(scenario, anchor_ms))
-    engine = RuleEngine(Fleet(scenario.sites), RuleConfig.from_settings(settings),
-                        LightsOnSchedule.from_settings(settings), MemorySink(), anchor_ms)
+    engine = RuleEngine.from_settings(Fleet(scenario.sites), settings, MemorySink(), anchor_ms)
     return list(replay_lines(engine, scenario_events(scenario, anchor_ms), anchor_ms,
                              anchor_ms + scenario.duration_ms, settings.rules_every_s * 1000))

@@ -10,21 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TextIO
 
-from rules.config import RuleConfig
+from rules.config import REPLAY_WARM_UP_S
 from rules.engine import RuleEngine
 from rules.lifecycle import MemorySink
 from rules.replay import replay_lines
-from rules.schedule import LightsOnSchedule
 from rules.sources import fleet_of, stored_observations
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.store import iter_lamps, make_engine
 from streetwatch.settings import Settings
 
-DEFAULT_WARM_UP_S = 6 * 3600
-
 
 def stored_replay_lines(settings: Settings, from_ms: int, to_ms: int, every_s: int,
-                        warm_up_s: int = DEFAULT_WARM_UP_S) -> Iterator[str]:
+                        warm_up_s: int = REPLAY_WARM_UP_S) -> Iterator[str]:
     """The replay's output lines for [from_ms, to_ms) over what storage holds."""
     engine_sql = make_engine(settings.sql_url())
     try:
@@ -33,15 +30,14 @@ def stored_replay_lines(settings: Settings, from_ms: int, to_ms: int, every_s: i
         engine_sql.dispose()
     every_ms = every_s * 1000
     start_ms = (from_ms - warm_up_s * 1000) // every_ms * every_ms
-    core = RuleEngine(fleet, RuleConfig.from_settings(settings),
-                      LightsOnSchedule.from_settings(settings), MemorySink(), start_ms)
+    core = RuleEngine.from_settings(fleet, settings, MemorySink(), start_ms)
     with InfluxClient.from_settings(settings) as influx:
         yield from replay_lines(core, stored_observations(influx, start_ms, to_ms), from_ms,
                                 to_ms, every_ms)
 
 
 def write_replay(settings: Settings, from_ms: int, to_ms: int, every_s: int, out: TextIO,
-                 warm_up_s: int = DEFAULT_WARM_UP_S) -> int:
+                 warm_up_s: int = REPLAY_WARM_UP_S) -> int:
     """Write the replay to `out`, one JSON object per line; returns the number of lines."""
     count = 0
     for line in stored_replay_lines(settings, from_ms, to_ms, every_s, warm_up_s):

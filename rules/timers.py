@@ -46,10 +46,6 @@ class Timers:
     def cancel(self, key: int) -> None:
         self.schedule(key, NEVER)
 
-    def wanted(self, key: int) -> int | None:
-        at = self._due[key]
-        return None if at >= NEVER else at
-
     def any_due(self, now_ms: int) -> bool:
         """Whether something may be due by `now_ms` (cheap: the per-reading check)."""
         return bool((self._ready and self._ready[0] >> KEY_BITS <= now_ms)

@@ -14,6 +14,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streetwatch.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,9 @@ class WeatherConfig:
     drain_out_ms: int = 6 * 3_600_000
 
     @classmethod
-    def from_settings(cls, settings: object) -> WeatherConfig:
-        return cls(int(getattr(settings, "wet_window_s", 21600) * 1000),
-                   float(getattr(settings, "wet_threshold_mm", 2.0)),
-                   int(getattr(settings, "wet_drain_out_s", 21600) * 1000))
+    def from_settings(cls, settings: Settings) -> WeatherConfig:
+        return cls(settings.wet_window_s * 1000, settings.wet_threshold_mm,
+                   settings.wet_drain_out_s * 1000)
 
 
 @dataclass
