@@ -223,10 +223,7 @@ def simulate(
     except StreetwatchError as exc:
         typer.echo(f"simulate: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    line = json.dumps(summary.to_dict())
-    if summary_json is not None:
-        summary_json.write_text(line + "\n", encoding="utf-8")
-    typer.echo(line)
+    print_summary(summary.to_dict(), summary_json)
 
 
 def simulate_scenario(path: Path, anchor: str | None, passwords_file: Path | None,
@@ -252,13 +249,18 @@ def simulate_scenario(path: Path, anchor: str | None, passwords_file: Path | Non
     except StreetwatchError as exc:
         typer.echo(f"simulate: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    line = json.dumps(summary.to_dict())
-    if summary_json is not None:
-        summary_json.write_text(line + "\n", encoding="utf-8")
-    typer.echo(line)
+    print_summary(summary.to_dict(), summary_json)
     if summary.late_statuses:
         typer.echo(f"simulate: {summary.late_statuses} gateway status(es) went out late: the "
                    "ingester stamps statuses on receipt, so their labels will be missed "
                    "(leave --anchor out for scenarios with gateway_offline)", err=True)
     typer.echo(f"check it: streetwatch rules check {path} --anchor "
                f"{summary.to_dict()['anchor']}", err=True)
+
+
+def print_summary(summary: dict, summary_json: Path | None) -> None:
+    """The run's summary as one JSON line on stdout (and in `summary_json` when given)."""
+    line = json.dumps(summary)
+    if summary_json is not None:
+        summary_json.write_text(line + "\n", encoding="utf-8")
+    typer.echo(line)

@@ -74,20 +74,26 @@ class AlertWatcher:
         self.client.loop_stop()
 
 
+def start_runner(settings, sql) -> tuple[RuleRunner, threading.Event, threading.Thread]:
+    """The live runner in a thread (1 s ticks, 60 s warm-up), rebuilt from the registry."""
+    runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
+                        AlertStore(sql), InfluxClient.from_settings(settings),
+                        lambda: load_device_index(sql))
+    runner.rebuild(load_lamps(sql))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    return runner, stop, thread
+
+
 def lamp_message(lamp: str, ts_ms: int, on: bool) -> tuple[str, bytes]:
     return f"streetwatch/gw1/lamp/{lamp}", json.dumps({"ts": ts_ms, "on": on}).encode()
 
 
 def test_live_alerts_are_fast_stored_once_and_agree_with_replay(town, mosquitto):
     settings, sql = town
-    store = AlertStore(sql)
-    influx = InfluxClient.from_settings(settings)
-    runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
-                        store, influx, lambda: load_device_index(sql))
-    runner.rebuild(load_lamps(sql))
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
+    runner, stop, thread = start_runner(settings, sql)
+    store, influx = runner.store, runner.influx
     watcher = AlertWatcher(mosquitto)
     sent: list[tuple[str, int, bool]] = []
     try:
@@ -196,13 +202,8 @@ def test_live_and_replay_agree_on_a_compressed_night_of_roll_ups(settings_for, m
                           "position_on_road": p, "cabinet": "C1" if p <= 4 else "C2"}
                          for p, lamp in enumerate(lamps, 1)], [], [])
     drop_session(mosquitto.host, mosquitto.port, RULES_USER, mosquitto.password(RULES_USER))
-    store, influx = AlertStore(sql), InfluxClient.from_settings(settings)
-    runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
-                        store, influx, lambda: load_device_index(sql))
-    runner.rebuild(load_lamps(sql))
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
+    runner, stop, thread = start_runner(settings, sql)
+    influx = runner.influx
     watcher = AlertWatcher(mosquitto)
     broken = {"L002", "L003", "L005", "L006", "L007", "L008"}
     sent: list[tuple[str, int, bool, str | None]] = []
