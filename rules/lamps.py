@@ -103,19 +103,7 @@ class LampRules:
     def advance(self, now_ms: int) -> None:
         """Process every wake due at or before `now_ms`, in time order (roll-ups first)."""
         timers = self.timers
-        head = timers.next_at()
-        if (head is None or head > now_ms) and not (
-                now_ms > self._unsettled_at and (self._unsettled or self._unsettled_cabinets)):
-            if now_ms > self.now:
-                self.now = now_ms
-            return
-        while True:
-            head = timers.next_at()
-            if head is None or head > now_ms:
-                break
-            due = timers.pop_due(now_ms)
-            if due is None:
-                break
+        while (due := timers.pop_due(now_ms)) is not None:
             at, key = due
             if at > self._unsettled_at and self._has_unsettled():
                 timers.schedule(key, at)  # back: settling may want something earlier
@@ -135,7 +123,7 @@ class LampRules:
         for key in cabinets:
             self._evaluate_cabinet(self._cabinet_names[key], at)
         lamps, self._unsettled = sorted(self._unsettled), set()
-        changed = [i for i in lamps if self._update_out(i, at)]
+        changed = {i for i in lamps if self._update_out(i, at)}
         covered: set[int] = set()
         for i in lamps:
             if (self.out[i] or i in changed) and i not in covered:
@@ -149,18 +137,20 @@ class LampRules:
         return bool(self._unsettled or self._unsettled_cabinets)
 
     def _unsettle(self, i: int, now: int) -> None:
-        if self._has_unsettled() and now != self._unsettled_at:
-            self.settle()
-        self._unsettled_at = now
+        self._collect_at(now)
         self._unsettled.add(i)
 
     def _unsettle_cabinet(self, cabinet: str, now: int) -> None:
         """Cabinets are judged at the end of the instant too, before their lamps: a reading
         order within one instant must not decide between a cabinet alert and lamp alerts."""
+        self._collect_at(now)
+        self._unsettled_cabinets.add(self._cabinet_keys[cabinet])
+
+    def _collect_at(self, now: int) -> None:
+        """Work is collected for instant `now`; what an earlier instant collected is judged first."""
         if self._has_unsettled() and now != self._unsettled_at:
             self.settle()
         self._unsettled_at = now
-        self._unsettled_cabinets.add(self._cabinet_keys[cabinet])
 
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         """A stored or live lamp reading; older than the lamp's latest, it changes nothing."""
@@ -183,8 +173,8 @@ class LampRules:
                 and self.category[i] in _FRESH and i not in self._changes):  # _quiet, inlined
             self.last_ts[i] = ts_ms  # same state, still fresh: only its clock moves
             return
-        if self.last_ts[i] < 0 or litish != bool(self.litish[i]):
-            self._note_change(i, ts_ms, first=self.last_ts[i] < 0)
+        if last < 0 or litish != bool(self.litish[i]):
+            self._note_change(i, ts_ms, first=last < 0)
             self.since[i] = ts_ms
         self.last_ts[i], self.litish[i], self.relay_on[i], self.fault[i] = ts_ms, litish, on, fault
         self._evaluate_lamp(i, self.now)
