@@ -84,3 +84,22 @@ def _days_touched(periods: Sequence[WetPeriod], tz: ZoneInfo) -> set[date]:
             days.add(day)
             day += timedelta(days=1)
     return days
+
+
+def band_at(bands: dict[int, Band], ts_ms: int, tz: ZoneInfo) -> Band | None:
+    """The band at `ts_ms`, interpolated linearly between the bands of the neighbouring hours
+    (each hour's band stands at its half past), so a drain's level is compared with a smooth curve
+    and not a staircase that steps at every whole hour. One neighbour missing: the other's band;
+    both missing: None."""
+    local = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(tz)
+    position = local.hour + (local.minute * 60 + local.second) / 3600 - 0.5
+    before = int(position // 1) % 24
+    after = (before + 1) % 24
+    weight = position - position // 1
+    a, b = bands.get(before), bands.get(after)
+    if a is None or b is None:
+        return a or b
+    def mix(x: float, y: float) -> float:
+        return x + (y - x) * weight
+    return Band(mix(a.median_cm, b.median_cm), mix(a.mad_cm, b.mad_cm), mix(a.low_cm, b.low_cm),
+                mix(a.high_cm, b.high_cm), min(a.samples, b.samples))

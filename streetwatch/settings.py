@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
-from streetwatch.alerts.model import LAMP_ALERT_KINDS, SEVERITIES
+from streetwatch.alerts.model import ALERT_KINDS, SEVERITIES
 from streetwatch.errors import ConfigError
 from streetwatch.fixed_schedule import parse_fixed_schedule
 from streetwatch.schemas import ID_PATTERN
@@ -196,6 +196,18 @@ class Settings(BaseSettings):
     baseline_band_k: float = Field(3.0, gt=0, le=20)
     baseline_min_halfwidth_cm: float = Field(2.0, ge=0, le=1000)
     baseline_min_samples: int = Field(6, ge=1, le=10_000)
+    # Drain rules (docs/alerts.md has each kind's reasoning).
+    blockage_hold_s: Seconds = 3600
+    blockage_rise_cm_per_h: float = Field(4.0, gt=0, le=1000)
+    overflow_margin_fraction: float = Field(0.10, ge=0, le=1)
+    overflow_horizon_s: Seconds = 1800
+    drain_silent_after_s: Seconds = 3600
+    stuck_after_s: Seconds = 10800
+    stuck_tolerance_cm: float = Field(0.1, ge=0, le=100)
+    neighbour_move_cm: float = Field(2.0, gt=0, le=1000)
+    max_rise_cm_per_min: float = Field(10.0, gt=0, le=10_000)
+    low_battery_v: float = Field(3.3, ge=0, le=60)
+    surge_fraction: float = Field(0.5, ge=0, lt=1)
 
     # Alert deadlines per severity (red is the most urgent), and per-kind overrides.
     deadline_red_s: Seconds = 86400
@@ -322,8 +334,8 @@ def _check_zone(zone: str) -> None:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in LAMP_ALERT_KINDS:
-        raise ValueError(f"{kind!r} is not an alert kind (one of {', '.join(LAMP_ALERT_KINDS)})")
+    if kind not in ALERT_KINDS:
+        raise ValueError(f"{kind!r} is not an alert kind (one of {', '.join(ALERT_KINDS)})")
 
 
 def _config_file() -> Path | None:

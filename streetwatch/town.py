@@ -1,5 +1,5 @@
-"""Plain data about the town's lamps that the rule core, replay and scenarios share: where a lamp
-stands (`LampSite`) and what was observed (`LampObservation`, `StatusObservation`)."""
+"""Plain data about the town's devices that the rule core, replay and scenarios share: where a lamp,
+drain or rain gauge stands (`LampSite`, `DrainSite`, `GaugeSite`) and what was observed."""
 
 from __future__ import annotations
 
@@ -56,4 +56,57 @@ class StatusObservation:
     online: bool
 
 
-Observation = LampObservation | StatusObservation
+@dataclass(frozen=True, slots=True)
+class DrainSite:
+    """A registered drain-level sensor: its zone (whose weather it is judged in), geometry, the
+    drain its water flows to, and an optional configured normal band (else one is learned)."""
+
+    id: str
+    gateway: str
+    zone: str
+    depth_cm: float | None = None
+    overflow_cm: float | None = None  # None: the drain's depth
+    downstream: str | None = None
+    pipe_diameter_cm: float | None = None
+    normal_low_cm: float | None = None
+    normal_high_cm: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSite:
+    """A registered rain gauge: its zone's weather comes from it."""
+
+    id: str
+    gateway: str
+    zone: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DrainObservation:
+    """Drain `drain` reported `level_cm` (and battery, cover switch when it has them) at `ts_ms`."""
+
+    ts_ms: int
+    drain: str
+    level_cm: float
+    battery_v: float | None = None
+    cover_open: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RainObservation:
+    """Gauge `gauge` reported `rain_mm` since its previous report, at `ts_ms`."""
+
+    ts_ms: int
+    gauge: str
+    rain_mm: float
+
+
+Observation = LampObservation | StatusObservation | DrainObservation | RainObservation
+# At one instant replay reads lamps, then rain (a drain is judged in the weather of its instant),
+# then drains, then gateway statuses.
+OBSERVATION_ORDER = {LampObservation: 0, RainObservation: 1, DrainObservation: 2,
+                     StatusObservation: 3}

@@ -19,16 +19,27 @@ ESCALATION: dict[Severity, Severity] = {"blue": "yellow", "yellow": "red", "red"
 AlertKind = Literal[
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
     "blind_spot", "cabinet_failure", "zone_below_target",
+    "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
 ]
 LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
     "blind_spot", "cabinet_failure", "zone_below_target",
 )
+DRAIN_ALERT_KINDS: tuple[AlertKind, ...] = (
+    "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
+)
+ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     "blind_spot": "red", "cabinet_failure": "red", "zone_below_target": "red",
     "lamp_out": "yellow", "gateway_offline": "yellow",
     "day_burner": "blue", "cycling": "blue", "lamp_fault": "blue", "lamp_silent": "blue",
+    "overflow_imminent": "red", "cover_open": "red", "blockage": "yellow",
+    "sensor_fault": "blue", "low_battery": "blue", "drain_silent": "blue",
 }
+# A kind's own time to fix, where its severity's deadline is not right (settings override both):
+# CJJ 68, the sewer maintenance standard, wants a missing cover restored within 6 h.
+DEFAULT_DEADLINE_S: dict[AlertKind, int] = {"cover_open": 6 * 3600}
+NoticeKind = Literal["high_water"]
 
 AlertEventName = Literal["raised", "acknowledged", "resolved", "overdue", "escalated"]
 CITY_ZONE = "_city"  # the town as a whole in `lighting_rate` (DESIGN s.4)
@@ -60,6 +71,10 @@ def zone_subject(zone: str) -> str:
 
 def road_subject(road: str, first_position: int) -> str:
     return f"road:{road}:{first_position}"
+
+
+def drain_subject(drain: str) -> str:
+    return f"drain:{drain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,4 +146,24 @@ class AlertEvent:
 
     def line(self) -> str:
         """One JSON line, byte-stable for the same event (replay's determinism rests on it)."""
+        return json.dumps(self.as_json(), ensure_ascii=False, separators=(", ", ": "))
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something crews should know that is not a fault (a storm surge in a wet zone: high water,
+    never a blockage). Printed by replay, stored in `alert_event`, published as blue."""
+
+    kind: NoticeKind
+    zone: str
+    ts_ms: int
+    drains: tuple[str, ...]
+    message: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"type": "notice", "kind": self.kind, "zone": self.zone,
+                "ts": rfc3339_ms(self.ts_ms), "drains": list(self.drains),
+                "message": self.message}
+
+    def line(self) -> str:
         return json.dumps(self.as_json(), ensure_ascii=False, separators=(", ", ": "))

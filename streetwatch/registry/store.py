@@ -21,6 +21,7 @@ from streetwatch.errors import ConfigError
 from streetwatch.logs import log_event
 from streetwatch.registry.models import Drain, Lamp, RainGauge
 from streetwatch.registry.timestamps import ms_from_datetime
+from streetwatch.town import DrainSite, GaugeSite
 
 DeviceKind = Literal["lamp", "drain", "rain"]
 UPSERT_CHUNK_ROWS = 5_000
@@ -150,6 +151,22 @@ def iter_lamps(engine: Engine, chunk_rows: int = 10_000) -> Iterator[LampRecord]
             select(*columns).order_by(Lamp.id))
         for row in result:
             yield LampRecord(*row[:9], ms_from_datetime(row[9]), ms_from_datetime(row[10]))
+
+
+def load_drains(engine: Engine) -> list[DrainSite]:
+    """Every registered drain, sorted by id (the rule engine's drain network)."""
+    columns = (Drain.id, Drain.gateway, Drain.zone, Drain.depth_cm, Drain.overflow_cm,
+               Drain.downstream_id, Drain.pipe_diameter_cm, Drain.normal_low_cm,
+               Drain.normal_high_cm, Drain.lat, Drain.lon)
+    with engine.connect() as conn:
+        return [DrainSite(*row) for row in conn.execute(select(*columns).order_by(Drain.id))]
+
+
+def load_gauges(engine: Engine) -> list[GaugeSite]:
+    """Every registered rain gauge, sorted by id."""
+    columns = (RainGauge.id, RainGauge.gateway, RainGauge.zone, RainGauge.lat, RainGauge.lon)
+    with engine.connect() as conn:
+        return [GaugeSite(*row) for row in conn.execute(select(*columns).order_by(RainGauge.id))]
 
 
 # Writing ------------------------------------------------------------------------------------------
