@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -48,23 +48,79 @@ class Band:
     samples: int
 
 
+class LocalClock:
+    """Epoch ms -> (local day ordinal, local hour) in the town's zone, cached per UTC quarter hour
+    (every zone's offset is a multiple of 15 min, so the local hour never changes inside one)."""
+
+    _BLOCK_MS = 900_000
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[int, tuple[int, int]] = {}
+
+    def day_hour(self, ts_ms: int) -> tuple[int, int]:
+        block = ts_ms // self._BLOCK_MS
+        found = self._cache.get(block)
+        if found is None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            local = datetime.fromtimestamp(block * self._BLOCK_MS / 1000, UTC).astimezone(self.tz)
+            found = self._cache[block] = (local.toordinal(), local.hour)
+        return found
+
+    def day(self, ts_ms: int) -> int:
+        return self.day_hour(ts_ms)[0]
+
+    def wet_days(self, periods: Sequence[WetPeriod]) -> set[int]:
+        """Local day ordinals that any wet period overlaps (a day with any wet hour is not dry)."""
+        days: set[int] = set()
+        for period in periods:
+            days.update(range(self.day(period.since), self.day(period.until - 1) + 1))
+        return days
+
+
+class LevelHistory:
+    """One drain's readings by local day and hour: what its bands are learned from."""
+
+    __slots__ = ("days",)
+
+    def __init__(self) -> None:
+        self.days: dict[int, list[list[float]]] = {}
+
+    def add(self, day: int, hour: int, level_cm: float) -> None:
+        hours = self.days.get(day)
+        if hours is None:
+            hours = self.days[day] = [[] for _ in range(24)]
+        hours[hour].append(level_cm)
+
+    def forget_before(self, day: int) -> None:
+        for old in [d for d in self.days if d < day]:
+            del self.days[old]
+
+    def bands(self, day: int, wet_days: set[int], config: BaselineConfig) -> dict[int, Band]:
+        """Bands by local hour from the dry days among the `window_days` days before `day`. An
+        hour with fewer than `min_samples` dry readings has no band (no judging against a guess)."""
+        dry = [self.days[d] for d in range(day - config.window_days, day)
+               if d in self.days and d not in wet_days]
+        bands = {}
+        for hour in range(24):
+            levels = [level for hours in dry for level in hours[hour]]
+            if len(levels) >= config.min_samples:
+                bands[hour] = _band(levels, config)
+        return bands
+
+
 def hour_bands(readings: Iterable[tuple[int, float]], wet: Sequence[WetPeriod], tz: ZoneInfo,
                until_ms: int, config: BaselineConfig) -> dict[int, Band]:
-    """Bands by local hour (0-23) from the readings (ts_ms, level_cm) of the `window_days` before
-    `until_ms` that fall on dry local days (no wet period touches them). An hour with fewer than
-    `min_samples` dry readings has no band (the drain is not judged against a guess)."""
-    since_ms = until_ms - config.window_days * DAY_MS
-    wet_days = _days_touched(wet, tz)
-    by_hour: dict[int, list[float]] = {}
+    """Bands by local hour (0-23) from the readings (ts_ms, level_cm) of the `window_days` local
+    days before the day of `until_ms` that are dry (no wet period touches them): what the rule core
+    judges that day against (it keeps a `LevelHistory` per drain to the same effect)."""
+    clock = LocalClock(tz)
+    history = LevelHistory()
     for ts, level in readings:
-        if not since_ms <= ts < until_ms:
-            continue
-        local = datetime.fromtimestamp(ts / 1000, UTC).astimezone(tz)
-        if local.date() in wet_days:
-            continue
-        by_hour.setdefault(local.hour, []).append(level)
-    return {hour: _band(levels, config) for hour, levels in sorted(by_hour.items())
-            if len(levels) >= config.min_samples}
+        if ts < until_ms:
+            history.add(*clock.day_hour(ts), level)
+    return history.bands(clock.day(until_ms), clock.wet_days(wet), config)
 
 
 def _band(levels: list[float], config: BaselineConfig) -> Band:
@@ -72,18 +128,6 @@ def _band(levels: list[float], config: BaselineConfig) -> Band:
     mad = statistics.median(abs(level - median) for level in levels)
     half = max(config.band_k * MAD_TO_SIGMA * mad, config.min_halfwidth_cm)
     return Band(median, mad, median - half, median + half, len(levels))
-
-
-def _days_touched(periods: Sequence[WetPeriod], tz: ZoneInfo) -> set[date]:
-    """Local dates that any wet period overlaps (a day with any wet hour is not a dry day)."""
-    days: set[date] = set()
-    for period in periods:
-        day = datetime.fromtimestamp(period.since / 1000, UTC).astimezone(tz).date()
-        last = datetime.fromtimestamp((period.until - 1) / 1000, UTC).astimezone(tz).date()
-        while day <= last:
-            days.add(day)
-            day += timedelta(days=1)
-    return days
 
 
 def band_at(bands: dict[int, Band], ts_ms: int, tz: ZoneInfo) -> Band | None:
