@@ -9,6 +9,7 @@ the command, so `streetwatch --help` stays fast.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -103,6 +104,64 @@ def read_rate_samples(influx: InfluxClient, zone: str, from_ms: int, to_ms: int
                    None if row.get("target") is None else float(row["target"]))
         for row in influx.rows_chunked(query) if row.get("rate") is not None
     ]
+
+
+@report_app.command("drains")
+def drains(
+    start: Annotated[str, typer.Option("--from", help="Start, RFC 3339 (e.g. 2026-11-01T00:00:00Z).")],
+    end: Annotated[str, typer.Option("--to", help="End (exclusive), RFC 3339.")],
+    output: Annotated[Path | None, typer.Option("--out", "--output", "-o",
+                                                help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """Per drain over [--from, --to): readings, highest level, minutes above its band, minutes
+    its zone was wet, drain alerts raised (CSV: drain,zone,readings,max_level_cm,
+    minutes_above_band,minutes_wet,alerts,alert_kinds,band). Definitions: rules/drain_reports.py."""
+    from rules.drain_report_sources import drains_report_csv
+
+    from_ms, to_ms = _moment_ms(start), _moment_ms(end)
+    if to_ms <= from_ms:
+        raise typer.BadParameter("--to must be after --from")
+    _write_report(lambda settings, influx: drains_report_csv(settings, influx, from_ms, to_ms),
+                  output)
+
+
+@report_app.command("dredging")
+def dredging(
+    at: Annotated[str | None, typer.Option("--at", help="As of this instant, RFC 3339 "
+                                           "(default: now); its local day is left out.")] = None,
+    weeks: Annotated[int, typer.Option("--weeks", min=2, max=52,
+                                       help="Whole weeks of dry-weather baselines to compare.")
+                     ] = 4,
+    output: Annotated[Path | None, typer.Option("--out", "--output", "-o",
+                                                help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """Pre-storm dredging list: drains ranked by how fast their dry-weather baseline creeps up,
+    with the evidence (CSV: rank,drain,zone,creep_cm_per_week,rise_cm,latest_baseline_cm,
+    overflow_cm,capacity_used_pct,weeks_to_overflow,weekly_baseline_cm,dry_days,flag)."""
+    import time
+
+    from rules.drain_report_sources import dredging_report_csv
+
+    at_ms = int(time.time() * 1000) if at is None else _moment_ms(at)
+    _write_report(lambda settings, influx: dredging_report_csv(settings, influx, at_ms, weeks),
+                  output)
+
+
+def _write_report(build: Callable[[Settings, InfluxClient], str], output: Path | None) -> None:
+    """Run `build` with the settings and an InfluxDB client; CSV to `output` or stdout.
+    Configuration, InfluxDB and SQL failures end as one `error:` line and exit code 1."""
+    from streetwatch.influx import InfluxClient
+    from streetwatch.registry.cli import database_errors
+    from streetwatch.settings import load_settings
+
+    settings = load_settings()
+    with database_errors(settings.sql_url()), InfluxClient.from_settings(settings) as influx:
+        text = build(settings, influx)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
 
 
 rules_app = typer.Typer(help="The rule engine: live runner, replay, scenario check.")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("ingest", "rules", "api", "dashboards", "simulators")
 # Modules of rules/ that are adapters around the core (DESIGN: "the runners may").
 RULE_ADAPTERS = {"runner", "service", "sources", "sinks", "webhooks", "stored_replay", "cli",
-                 "scenario_check"}
+                 "scenario_check", "drain_report_sources"}
 IO_LIBRARIES = ("paho", "httpx", "sqlalchemy", "alembic", "influxdb_client", "psycopg", "socket",
                 "requests", "urllib.request", "subprocess", "typer", "streetwatch.influx",
                 "streetwatch.registry", "streetwatch.alerts.store", "streetwatch.services")
