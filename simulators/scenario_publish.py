@@ -1,5 +1,6 @@
-"""Publish a labelled scenario for real: its lamps into the registry, its readings over MQTT as its
-gateways (QoS 1), anchored in the recent past so the ingester accepts every one.
+"""Publish a labelled scenario for real: its lamps, drains and rain gauges into the registry, its
+readings over MQTT as its gateways (QoS 1), anchored in the recent past so the ingester accepts
+every one.
 
 The anchor: by default the scenario's duration plus a margin before now, on a whole minute (and a
 rule tick), so every reading is older than now (the ingester refuses readings more than 5 min
@@ -7,6 +8,10 @@ ahead) and far younger than its 30-day bound, and the gateways' own `online` sta
 lands after the scenario's window. A gateway status carries no timestamp (the ingester stamps it
 on receipt), so a scenario with a `gateway_offline` fault is anchored so that its first status
 falls a few seconds from now, and each status is published live when the clock reaches it.
+
+Drain and rain history (`history_days`) goes out first, in time order, before the window's
+readings: it is all in the past, as old as `history_days` before the anchor (the ingester keeps
+readings up to 30 days old).
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from streetwatch.scenarios import (
     scenario_events,
 )
 from streetwatch.topics import reading_topic, status_topic
-from streetwatch.town import LampObservation, StatusObservation
+from streetwatch.town import (
+    DrainObservation,
+    LampObservation,
+    Observation,
+    RainObservation,
+    StatusObservation,
+)
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
@@ -45,7 +56,9 @@ LATE_MS = 5_000  # a status published later than this after its instant is store
 
 @dataclass
 class ScenarioSummary:
-    """What a run published; `late_statuses` > 0 means a status label will likely be missed."""
+    """What a run published; `late_statuses` > 0 means a status label will likely be missed.
+    `readings` counts readings of every kind; `drain_readings` and `rain_readings` are among
+    them (history included)."""
 
     scenario: str
     anchor_ms: int
@@ -53,10 +66,13 @@ class ScenarioSummary:
     statuses: int = 0
     offline_statuses: int = 0
     late_statuses: int = 0
+    drain_readings: int = 0
+    rain_readings: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"scenario": self.scenario, "anchor": rfc3339_ms(self.anchor_ms),
                 "anchor_ms": self.anchor_ms, "readings": self.readings,
+                "drain_readings": self.drain_readings, "rain_readings": self.rain_readings,
                 "statuses": self.statuses, "offline_statuses": self.offline_statuses,
                 "late_statuses": self.late_statuses}
 
@@ -71,15 +87,28 @@ def default_anchor_ms(scenario: Scenario, now_ms: int) -> int:
     return -(-(now_ms + STATUS_LEAD_MS - statuses[0]) // step) * step
 
 
-def registry_rows(scenario: Scenario) -> list[dict[str, object]]:
-    """The scenario's lamps in the shape `registry.store.upsert_devices` takes."""
-    return [{"id": s.id, "gateway": s.gateway, "zone": s.zone, "road": s.road,
-             "position_on_road": s.position, "cabinet": s.cabinet, "lat": s.lat, "lon": s.lon}
-            for s in scenario.sites]
+Rows = list[dict[str, object]]
+
+
+def registry_rows(scenario: Scenario) -> tuple[Rows, Rows, Rows]:
+    """The scenario's lamps, drains and rain gauges in the shape `registry.store.upsert_devices`
+    takes (a drain left without `overflow_cm` is stored without one: the rules read its depth)."""
+    lamps: Rows = [{"id": s.id, "gateway": s.gateway, "zone": s.zone, "road": s.road,
+                    "position_on_road": s.position, "cabinet": s.cabinet, "lat": s.lat,
+                    "lon": s.lon} for s in scenario.sites]
+    drains: Rows = [{"id": d.id, "gateway": d.gateway, "zone": d.zone, "depth_cm": d.depth_cm,
+                     "overflow_cm": d.overflow_cm, "downstream_id": d.downstream,
+                     "pipe_diameter_cm": d.pipe_diameter_cm, "normal_low_cm": d.normal_low_cm,
+                     "normal_high_cm": d.normal_high_cm, "lat": d.lat, "lon": d.lon}
+                    for d in scenario.drains]
+    gauges: Rows = [{"id": g.id, "gateway": g.gateway, "zone": g.zone, "lat": g.lat,
+                     "lon": g.lon} for g in scenario.gauges]
+    return lamps, drains, gauges
 
 
 def register_scenario(settings: Settings, scenario: Scenario) -> None:
-    """Upgrade the registry schema and upsert the scenario's lamps (as `devices import` does)."""
+    """Upgrade the registry schema and upsert the scenario's lamps, drains and rain gauges (as
+    `devices import` does)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from streetwatch.registry.migrate import upgrade
@@ -89,12 +118,12 @@ def register_scenario(settings: Settings, scenario: Scenario) -> None:
         upgrade(settings.sql_url())
         engine = make_engine(settings.sql_url())
         try:
-            upsert_devices(engine, registry_rows(scenario), [], [])
+            upsert_devices(engine, *registry_rows(scenario))
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
-        raise ConfigError(f"cannot register scenario {scenario.name}'s lamps "
+        raise ConfigError(f"cannot register scenario {scenario.name}'s devices "
                           f"({type(exc).__name__}: {cause})") from None
 
 
@@ -135,21 +164,38 @@ def publish_scenario(scenario: Scenario, anchor_ms: int, *, host: str, port: int
 def _publish(pool: GatewayPool, scenario: Scenario, anchor_ms: int,
              clock: Clock) -> ScenarioSummary:
     summary = ScenarioSummary(scenario.name, anchor_ms)
-    gateway_of = {site.id: site.gateway for site in scenario.sites}
+    gateway_of = {("lamp", x.id): x.gateway for x in scenario.sites}
+    gateway_of |= {("drain", x.id): x.gateway for x in scenario.drains}
+    gateway_of |= {("rain", x.id): x.gateway for x in scenario.gauges}
     for event in scenario_events(scenario, anchor_ms):
-        if isinstance(event, LampObservation):
-            if not _hold_until(pool, clock, event.ts_ms - EARLY_MS):
+        if isinstance(event, StatusObservation):
+            pool.await_acks()  # the readings before a status reach the broker first
+            if not _hold_until(pool, clock, event.ts_ms):
                 break
-            gateway = gateway_of[event.lamp]
-            pool.publish(gateway, reading_topic(gateway, "lamp", event.lamp),
-                         encode(_payload(event)))
-            summary.readings += 1
+            _publish_status(pool, event, summary, clock)
             continue
-        pool.await_acks()  # the readings before a status reach the broker first
-        if not _hold_until(pool, clock, event.ts_ms):
+        if not _hold_until(pool, clock, event.ts_ms - EARLY_MS):
             break
-        _publish_status(pool, event, summary, clock)
+        kind, device, payload = _reading(event)
+        gateway = gateway_of[kind, device]
+        pool.publish(gateway, reading_topic(gateway, kind, device), encode(payload))
+        summary.readings += 1
+        summary.drain_readings += kind == "drain"
+        summary.rain_readings += kind == "rain"
     return summary
+
+
+def _reading(event: Observation) -> tuple[str, str, dict[str, object]]:
+    """(kind, device id, payload) of a reading, as the wire contract has it (schemas.py)."""
+    if isinstance(event, DrainObservation):
+        return "drain", event.drain, {"ts": event.ts_ms, "level_cm": event.level_cm,
+                                      "battery_v": event.battery_v,
+                                      "cover_open": event.cover_open}
+    if isinstance(event, RainObservation):
+        return "rain", event.gauge, {"ts": event.ts_ms, "rain_mm": event.rain_mm}
+    if isinstance(event, LampObservation):
+        return "lamp", event.lamp, _payload(event)
+    raise TypeError(f"not a reading: {event!r}")
 
 
 def _payload(reading: LampObservation) -> dict[str, object]:

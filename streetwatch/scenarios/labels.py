@@ -1,5 +1,5 @@
 """Compare a replay's output lines with a scenario's labels: each label met or missed, plus the
-alerts nobody expected.
+alerts (and notices) nobody expected.
 
 Pure. The lines are the JSON lines `rules.replay.replay_lines` prints (pure replay or stored
 replay alike); times in the results are read on the scenario clock ("19:10"), so a miss reads like
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from streetwatch.scenarios.format import AlertLabel, RateLabel, Scenario
+from streetwatch.scenarios.format import AlertLabel, NoticeLabel, RateLabel, Scenario
 
 _RATE_TOLERANCE = 5e-7  # the replay prints rates rounded to 6 decimals
 
@@ -28,16 +28,21 @@ class LabelResult:
 
 
 def check(lines: Iterable[str], scenario: Scenario, anchor_ms: int) -> list[LabelResult]:
-    """Alert labels, rate labels, then the unexpected alerts (or one met "no other alerts")."""
+    """Alert labels, rate labels, notice labels, then the unexpected alerts and notices (or one
+    met "no other alerts")."""
     documents = [json.loads(line) for line in lines]
     alerts = [d for d in documents if d.get("type") == "alert"]
-    for alert in alerts:
-        alert["offset_ms"] = _ms(alert["ts"]) - anchor_ms
+    notices = [d for d in documents if d.get("type") == "notice"]
+    for document in (*alerts, *notices):
+        document["offset_ms"] = _ms(document["ts"]) - anchor_ms
     used: set[int] = set()
     results = [_alert_result(label, alerts, used, scenario) for label in scenario.alerts]
     samples = [d for d in documents if d.get("type") == "lighting_rate"]
     results += [_rate_result(label, samples, scenario, anchor_ms) for label in scenario.rates]
-    return results + _unexpected(alerts, used, scenario)
+    used_notices: set[int] = set()
+    results += [_notice_result(label, notices, used_notices, scenario)
+                for label in scenario.notices]
+    return results + _unexpected(alerts, used, notices, used_notices, scenario)
 
 
 def _ms(rfc3339: str) -> int:
@@ -50,25 +55,63 @@ def _describe(alert: dict, scenario: Scenario) -> str:
             f"{scenario.clock(alert['offset_ms'])} ({alert['severity']})")
 
 
+def _describe_notice(notice: dict, scenario: Scenario) -> str:
+    return (f"notice {notice['kind']} {notice['zone']} at {scenario.clock(notice['offset_ms'])} "
+            f"({', '.join(notice.get('drains', []))})")
+
+
 def _alert_result(label: AlertLabel, alerts: list[dict], used: set[int],
                   scenario: Scenario) -> LabelResult:
-    """Met by the closest unused alert line of that event, kind and subject within tolerance."""
+    """Met by the closest unused alert line of that event, kind and subject within tolerance
+    (with that severity, and a message containing the label's, when the label gives them)."""
     text = f"{label.event} {label.kind} {label.subject} at {scenario.clock(label.at_ms)}"
     if label.severity:
         text += f" ({label.severity})"
     if label.within_ms:
         text += f" within {label.within_ms // 1000} s"
+    if label.message is not None:
+        text += f" saying {label.message!r}"
     same = [i for i, a in enumerate(alerts) if i not in used
             and (a["event"], a["kind"], a["subject"]) == (label.event, label.kind, label.subject)]
     fits = [i for i in same if abs(alerts[i]["offset_ms"] - label.at_ms) <= label.within_ms
-            and label.severity in (None, alerts[i]["severity"])]
+            and label.severity in (None, alerts[i]["severity"])
+            and (label.message is None or label.message in alerts[i].get("message", ""))]
     if fits:
         best = min(fits, key=lambda i: abs(alerts[i]["offset_ms"] - label.at_ms))
         used.add(best)
         return LabelResult(text, True, _describe(alerts[best], scenario))
     if not same:
         return LabelResult(text, False, f"no {label.event} {label.kind} for {label.subject}")
-    return LabelResult(text, False, "; ".join(_describe(alerts[i], scenario) for i in same))
+    if label.message is None:
+        seen = [_describe(alerts[i], scenario) for i in same]
+    else:  # say what the alerts said, to show which reason fired
+        seen = [f"{_describe(alerts[i], scenario)}: {alerts[i].get('message', '')!r}"
+                for i in same]
+    return LabelResult(text, False, "; ".join(seen))
+
+
+def _notice_result(label: NoticeLabel, notices: list[dict], used: set[int],
+                   scenario: Scenario) -> LabelResult:
+    """Met by the closest unused notice line of that kind and zone within tolerance (naming
+    exactly the label's drains, in any order, when the label gives them)."""
+    text = f"notice {label.kind} {label.zone} at {scenario.clock(label.at_ms)}"
+    if label.within_ms:
+        text += f" within {label.within_ms // 1000} s"
+    if label.drains is not None:
+        text += f" ({', '.join(label.drains)})"
+    same = [i for i, n in enumerate(notices) if i not in used
+            and (n["kind"], n["zone"]) == (label.kind, label.zone)]
+    fits = [i for i in same if abs(notices[i]["offset_ms"] - label.at_ms) <= label.within_ms
+            and (label.drains is None
+                 or sorted(label.drains) == sorted(notices[i].get("drains", [])))]
+    if fits:
+        best = min(fits, key=lambda i: abs(notices[i]["offset_ms"] - label.at_ms))
+        used.add(best)
+        return LabelResult(text, True, _describe_notice(notices[best], scenario))
+    if not same:
+        return LabelResult(text, False, f"no {label.kind} notice for {label.zone}")
+    return LabelResult(text, False,
+                       "; ".join(_describe_notice(notices[i], scenario) for i in same))
 
 
 def _rate_result(label: RateLabel, samples: list[dict], scenario: Scenario,
@@ -104,11 +147,18 @@ def _sample_matches(sample: dict, wanted: dict[str, float | int]) -> bool:
     return True
 
 
-def _unexpected(alerts: list[dict], used: set[int], scenario: Scenario) -> list[LabelResult]:
-    """Unlabelled alerts the scenario forbids: all (no_other_alerts) or those of forbidden kinds."""
+def _unexpected(alerts: list[dict], used: set[int], notices: list[dict], used_notices: set[int],
+                scenario: Scenario) -> list[LabelResult]:
+    """Unlabelled alerts and notices the scenario forbids: all (no_other_alerts) or those of
+    forbidden kinds."""
     rule = ("no other alerts" if scenario.no_other_alerts else
             f"no other {', '.join(scenario.forbidden_kinds)} alerts")
+
+    def forbidden(document: dict) -> bool:
+        return scenario.no_other_alerts or document["kind"] in scenario.forbidden_kinds
+
     found = [LabelResult(rule, False, f"unexpected: {_describe(a, scenario)}")
-             for i, a in enumerate(alerts) if i not in used
-             and (scenario.no_other_alerts or a["kind"] in scenario.forbidden_kinds)]
+             for i, a in enumerate(alerts) if i not in used and forbidden(a)]
+    found += [LabelResult(rule, False, f"unexpected: {_describe_notice(n, scenario)}")
+              for i, n in enumerate(notices) if i not in used_notices and forbidden(n)]
     return found or [LabelResult(rule, True)]

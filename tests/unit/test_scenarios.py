@@ -51,7 +51,8 @@ def test_every_scenario_meets_all_its_labels(path, anchor):
     anchor_ms = frame_anchor(scenario) if anchor == "frame" else ODD_ANCHOR
     results = check(pure_replay_lines(scenario, anchor_ms), scenario, anchor_ms)
     assert missed(results) == []
-    assert len(results) == len(scenario.alerts) + len(scenario.rates) + 1
+    assert len(results) == (len(scenario.alerts) + len(scenario.rates) + len(scenario.notices)
+                            + 1)
 
 
 def test_the_catalogue_has_the_scenarios_the_issue_asks_for():
@@ -250,6 +251,10 @@ def test_the_minimal_scenario_loads(tmp_path):
     scenario = load_scenario(path)
     assert [s.id for s in scenario.sites] == ["L001", "L002", "L003"]
     assert scenario.interval_ms == 5 * MIN and scenario.gateways == ["gw1"]
+    # no drains: no drain keys, no history, nothing but lamp readings
+    assert (scenario.drains, scenario.gauges, scenario.rain, scenario.notices) == ((), (), (), ())
+    assert scenario.history_days == 0 and scenario.history_from_ms == 0
+    assert all(isinstance(o, LampObservation) for o in scenario_events(scenario, DAY0))
 
 
 def _path(name: str) -> Path:
