@@ -49,24 +49,35 @@ class Band:
 
 
 class LocalClock:
-    """Epoch ms -> (local day ordinal, local hour) in the town's zone, cached per UTC quarter hour
-    (every zone's offset is a multiple of 15 min, so the local hour never changes inside one)."""
+    """Epoch ms -> local day ordinal, hour and time of day in the town's zone, cached per UTC
+    quarter hour (every zone's offset is a multiple of 15 min, so it never changes inside one)."""
 
     _BLOCK_MS = 900_000
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._cache: dict[int, tuple[int, int]] = {}
+        self._cache: dict[int, tuple[int, int, int]] = {}
 
-    def day_hour(self, ts_ms: int) -> tuple[int, int]:
+    def _local(self, ts_ms: int) -> tuple[int, int, int]:
+        """(day ordinal, hour, local midnight in epoch ms) of the quarter hour holding ts_ms."""
         block = ts_ms // self._BLOCK_MS
         found = self._cache.get(block)
         if found is None:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            local = datetime.fromtimestamp(block * self._BLOCK_MS / 1000, UTC).astimezone(self.tz)
-            found = self._cache[block] = (local.toordinal(), local.hour)
+            start = block * self._BLOCK_MS
+            local = datetime.fromtimestamp(start / 1000, UTC).astimezone(self.tz)
+            since_midnight = ((local.hour * 60 + local.minute) * 60 + local.second) * 1000
+            found = self._cache[block] = (local.toordinal(), local.hour, start - since_midnight)
         return found
+
+    def day_hour(self, ts_ms: int) -> tuple[int, int]:
+        day, hour, _ = self._local(ts_ms)
+        return day, hour
+
+    def hours_of_day(self, ts_ms: int) -> float:
+        """Local time of day in hours (13.5 is half past one in the afternoon)."""
+        return (ts_ms - self._local(ts_ms)[2]) / 3_600_000
 
     def day(self, ts_ms: int) -> int:
         return self.day_hour(ts_ms)[0]
@@ -131,19 +142,22 @@ def _band(levels: list[float], config: BaselineConfig) -> Band:
 
 
 def band_at(bands: dict[int, Band], ts_ms: int, tz: ZoneInfo) -> Band | None:
-    """The band at `ts_ms`, interpolated linearly between the bands of the neighbouring hours
-    (each hour's band stands at its half past), so a drain's level is compared with a smooth curve
-    and not a staircase that steps at every whole hour. One neighbour missing: the other's band;
-    both missing: None."""
-    local = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(tz)
-    position = local.hour + (local.minute * 60 + local.second) / 3600 - 0.5
-    before = int(position // 1) % 24
-    after = (before + 1) % 24
-    weight = position - position // 1
-    a, b = bands.get(before), bands.get(after)
+    """The band at `ts_ms` in zone `tz` (see `band_at_hour`)."""
+    return band_at_hour(bands, LocalClock(tz).hours_of_day(ts_ms))
+
+
+def band_at_hour(bands: dict[int, Band], hours: float) -> Band | None:
+    """The band at local time of day `hours`, interpolated linearly between the bands of the
+    neighbouring hours (each hour's band stands at its half past), so a drain's level is compared
+    with a smooth curve and not a staircase that steps at every whole hour. One neighbour missing:
+    the other's band; both missing: None."""
+    position = hours - 0.5
+    floor = position // 1
+    before = int(floor) % 24
+    a, b = bands.get(before), bands.get((before + 1) % 24)
     if a is None or b is None:
         return a or b
-    def mix(x: float, y: float) -> float:
-        return x + (y - x) * weight
-    return Band(mix(a.median_cm, b.median_cm), mix(a.mad_cm, b.mad_cm), mix(a.low_cm, b.low_cm),
-                mix(a.high_cm, b.high_cm), min(a.samples, b.samples))
+    w = position - floor
+    return Band(a.median_cm + (b.median_cm - a.median_cm) * w, a.mad_cm + (b.mad_cm - a.mad_cm) * w,
+                a.low_cm + (b.low_cm - a.low_cm) * w, a.high_cm + (b.high_cm - a.high_cm) * w,
+                min(a.samples, b.samples))

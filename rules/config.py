@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from streetwatch.alerts.model import DEFAULT_SEVERITY, AlertKind, Severity
+from streetwatch.alerts.model import DEFAULT_DEADLINE_S, DEFAULT_SEVERITY, AlertKind, Severity
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
@@ -51,8 +51,13 @@ class RuleConfig:
         return self.severity_overrides.get(kind, DEFAULT_SEVERITY[kind])
 
     def deadline_after_ms(self, kind: AlertKind, severity: Severity) -> int:
-        """Time to fix: the kind's override, else its severity's deadline."""
-        return self.deadline_overrides_ms.get(kind, self.deadline_ms[severity])
+        """Time to fix: the kind's override, else the kind's own default (cover_open: 6 h), else
+        its severity's deadline."""
+        if kind in self.deadline_overrides_ms:
+            return self.deadline_overrides_ms[kind]
+        if kind in DEFAULT_DEADLINE_S:
+            return DEFAULT_DEADLINE_S[kind] * _S
+        return self.deadline_ms[severity]
 
     def target_for(self, zone: str) -> Fraction:
         """The zone's target as an exact fraction, so 99 of 100 lit meets 0.99 exactly."""

@@ -9,35 +9,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rules.config import RuleConfig, Schedule
+from rules.drains import DrainConfig, DrainNetwork, DrainRules
 from rules.fleet import Fleet
 from rules.lamps import LampRules
 from rules.lifecycle import AlertBook, AlertSink, OpenAlert
 from rules.lighting import BelowTargetRule, LightingRate, city_sample
 from rules.schedule import LightsOnSchedule
-from streetwatch.alerts.model import CITY_ZONE, AlertEvent
+from streetwatch.alerts.model import CITY_ZONE, DRAIN_ALERT_KINDS, AlertEvent, Notice
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
 
+NO_DRAINS = DrainNetwork()
+DEFAULT_DRAIN_CONFIG = DrainConfig()
+
 
 class RuleEngine:
-    """Lamp rules + zone_below_target + alert lifecycle over one fleet, one schedule, one sink."""
+    """Lamp rules + zone_below_target + drain rules + alert lifecycle over one town (its lamps,
+    drains and gauges), one schedule, one sink."""
 
     def __init__(self, fleet: Fleet, config: RuleConfig, schedule: Schedule, sink: AlertSink,
-                 start_ms: int) -> None:
+                 start_ms: int, network: DrainNetwork = NO_DRAINS,
+                 drain_config: DrainConfig = DEFAULT_DRAIN_CONFIG) -> None:
         self.fleet = fleet
         self.config = config
         self.lamps = LampRules(fleet, config, schedule, start_ms)
+        self.drains = DrainRules(network, drain_config, start_ms)
         self.below = BelowTargetRule(config)
         self.book = AlertBook(config, sink)
         self._apply()
 
     @classmethod
-    def from_settings(cls, fleet: Fleet, settings: Settings, sink: AlertSink,
-                      start_ms: int) -> RuleEngine:
+    def from_settings(cls, fleet: Fleet, settings: Settings, sink: AlertSink, start_ms: int,
+                      network: DrainNetwork = NO_DRAINS) -> RuleEngine:
         """The engine with the town's thresholds and lights-on schedule from Settings."""
         return cls(fleet, RuleConfig.from_settings(settings),
-                   LightsOnSchedule.from_settings(settings), sink, start_ms)
+                   LightsOnSchedule.from_settings(settings), sink, start_ms, network,
+                   DrainConfig.from_settings(settings))
 
     @property
     def now(self) -> int:
@@ -49,6 +57,8 @@ class RuleEngine:
         condition = alert.condition
         if condition.kind == "zone_below_target":
             self.below.assume(condition.zone)
+        elif condition.kind in DRAIN_ALERT_KINDS:
+            self.drains.assume(condition)
         else:
             self.lamps.assume(condition)
 
@@ -57,6 +67,25 @@ class RuleEngine:
         if self.lamps.transitions:
             self._apply()
 
+    def drain_reading(self, drain_id: str, ts_ms: int, level_cm: float,
+                      battery_v: float | None = None, cover_open: bool | None = None) -> None:
+        self.lamps.advance(ts_ms)
+        self.drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)
+        self._apply()
+
+    def rain_reading(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
+        self.lamps.advance(ts_ms)
+        self.drains.rain(gauge, ts_ms, rain_mm)
+        self._apply()
+
+    def remember_drain(self, drain_id: str, ts_ms: int, level_cm: float) -> None:
+        """A drain reading from before the start: for learning its baseline, not for judging."""
+        self.drains.remember(drain_id, ts_ms, level_cm)
+
+    def remember_rain(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
+        """Rain from before the start: which of the learning days were dry."""
+        self.drains.rain(gauge, ts_ms, rain_mm)
+
     def gateway_status(self, gateway: str, online: bool, ts_ms: int) -> None:
         self.lamps.gateway_status(gateway, online, ts_ms)
         self._apply()
@@ -64,6 +93,7 @@ class RuleEngine:
     def advance(self, now_ms: int) -> None:
         """Let time pass to `now_ms` (timers fire) without a tick's sampling."""
         self.lamps.advance(now_ms)
+        self.drains.advance(now_ms)
         self._apply()
 
     def tick(self, now_ms: int) -> list[LightingRate]:
@@ -90,9 +120,14 @@ class RuleEngine:
         self.lamps.settle()
         self._apply()
 
-    def take_events(self) -> list[AlertEvent]:
+    def take_events(self) -> list[AlertEvent | Notice]:
         return self.book.drain_events()
 
     def _apply(self) -> None:
         for transition in self.lamps.take_transitions():
             self.book.apply(transition)
+        if self.drains.transitions:
+            for transition in self.drains.take_transitions():
+                self.book.apply(transition)
+        if self.drains.notices:
+            self.book.events.extend(self.drains.take_notices())

@@ -18,6 +18,7 @@ from streetwatch.alerts.model import (
     AlertKind,
     Cleared,
     Condition,
+    Notice,
     Raised,
     Severity,
     Transition,
@@ -56,7 +57,7 @@ class AlertBook:
         self.config = config
         self.sink = sink
         self.open: dict[tuple[str, AlertKind], OpenAlert] = {}
-        self.events: list[AlertEvent] = []
+        self.events: list[AlertEvent | Notice] = []  # notices come from the drain rules
 
     def adopt(self, alert: OpenAlert) -> None:
         """Take an alert that is already open in storage (the live runner's rebuild)."""
@@ -110,7 +111,7 @@ class AlertBook:
         if event is not None:
             self.events.append(event)
 
-    def drain_events(self) -> list[AlertEvent]:
+    def drain_events(self) -> list[AlertEvent | Notice]:
         """Events since the last call, in the order they happened."""
         events, self.events = self.events, []
         return events

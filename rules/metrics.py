@@ -40,6 +40,8 @@ class _RunnerCollector(Collector):
         counters = {
             "messages": ("MQTT messages taken (acked)", r.messages),
             "lamp_readings": ("lamp readings judged", r.lamp_readings),
+            "drain_readings": ("drain readings judged", r.drain_readings),
+            "rain_readings": ("rain readings taken", r.rain_readings),
             "failed_messages": ("messages the core failed on (logged, acked)", r.failed_messages),
             "ticks": ("ticks run", r.ticks),
         }

@@ -13,20 +13,26 @@ from collections.abc import Iterable, Iterator
 
 from rules.engine import RuleEngine
 from rules.lighting import LightingRate
-from streetwatch.alerts.model import AlertEvent
-from streetwatch.town import LampObservation, Observation, StatusObservation
+from streetwatch.alerts.model import AlertEvent, Notice
+from streetwatch.town import (
+    DrainObservation,
+    LampObservation,
+    Observation,
+    RainObservation,
+    StatusObservation,
+)
 
 
 def replay_lines(engine: RuleEngine, observations: Iterable[Observation], from_ms: int,
                  to_ms: int, every_ms: int) -> Iterator[str]:
-    """JSON lines for [from_ms, to_ms): alert events, and lighting rates at night ticks. What
+    """JSON lines for [from_ms, to_ms): alert events, notices, and lighting rates at night ticks. What
     happens before `from_ms` (the warm-up since the engine's start) shapes state but is not printed."""
     for item in replay_items(engine, observations, from_ms, to_ms, every_ms):
-        yield item.line() if isinstance(item, AlertEvent) else _line(item.as_json())
+        yield _line(item.as_json()) if isinstance(item, LightingRate) else item.line()
 
 
 def replay_items(engine: RuleEngine, observations: Iterable[Observation], from_ms: int,
-                 to_ms: int, every_ms: int) -> Iterator[AlertEvent | LightingRate]:
+                 to_ms: int, every_ms: int) -> Iterator[AlertEvent | Notice | LightingRate]:
     """`replay_lines` as objects (the live runner's rebuild stores and publishes them)."""
     next_tick = -(-engine.now // every_ms) * every_ms
     for observation in observations:
@@ -48,18 +54,41 @@ def feed(engine: RuleEngine, observation: Observation) -> None:
     """One observation into the core."""
     if isinstance(observation, LampObservation):
         engine.lamp_reading(observation.lamp, observation.ts_ms, observation.on, observation.fault)
+    elif isinstance(observation, DrainObservation):
+        engine.drain_reading(observation.drain, observation.ts_ms, observation.level_cm,
+                             observation.battery_v, observation.cover_open)
+    elif isinstance(observation, RainObservation):
+        engine.rain_reading(observation.gauge, observation.ts_ms, observation.rain_mm)
     else:
         engine.gateway_status(observation.gateway, observation.online, observation.ts_ms)
 
 
-def _tick(engine: RuleEngine, ts_ms: int, from_ms: int) -> Iterator[AlertEvent | LightingRate]:
+def remember(engine: RuleEngine, history: Iterable[DrainObservation | RainObservation]) -> None:
+    """Readings from before the engine's start, in time order: each drain's baseline is learned
+    from them (and which of those days were dry), nothing is judged."""
+    for observation in history:
+        if isinstance(observation, DrainObservation):
+            engine.remember_drain(observation.drain, observation.ts_ms, observation.level_cm)
+        else:
+            engine.remember_rain(observation.gauge, observation.ts_ms, observation.rain_mm)
+
+
+def history_start_ms(engine: RuleEngine, start_ms: int) -> int:
+    """How far before `start_ms` the baseline history reaches: the learning window, a day for the
+    local day boundary, and the rain that can still keep the first of those days wet."""
+    config = engine.drains.config
+    return (start_ms - (config.baseline.window_days + 1) * 86_400_000
+            - config.weather.window_ms - config.weather.drain_out_ms)
+
+def _tick(engine: RuleEngine, ts_ms: int,
+          from_ms: int) -> Iterator[AlertEvent | Notice | LightingRate]:
     samples = engine.tick(ts_ms)
     yield from _events(engine, from_ms, ts_ms + 1)
     if ts_ms >= from_ms:
         yield from samples
 
 
-def _events(engine: RuleEngine, from_ms: int, to_ms: int) -> Iterator[AlertEvent]:
+def _events(engine: RuleEngine, from_ms: int, to_ms: int) -> Iterator[AlertEvent | Notice]:
     for event in engine.take_events():
         if from_ms <= event.ts_ms < to_ms:
             yield event
@@ -69,5 +98,6 @@ def _line(document: dict[str, object]) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(", ", ": "))
 
 
-__all__ = ["LampObservation", "Observation", "StatusObservation", "feed", "replay_items",
+__all__ = ["DrainObservation", "LampObservation", "Observation", "RainObservation",
+           "StatusObservation", "feed", "history_start_ms", "remember", "replay_items",
            "replay_lines"]

@@ -24,19 +24,20 @@ import paho.mqtt.client as mqtt
 from sqlalchemy.exc import SQLAlchemyError
 
 from rules.config import LIVE_WARM_UP_S
-from rules.engine import RuleEngine
+from rules.drains import DrainNetwork
+from rules.engine import NO_DRAINS, RuleEngine
 from rules.lifecycle import OpenAlert
 from rules.lighting import LightingRate
-from rules.replay import replay_items
+from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
-from rules.sources import fleet_of, stored_observations
-from streetwatch.alerts.model import AlertEvent
+from rules.sources import fleet_of, stored_history, stored_observations
+from streetwatch.alerts.model import AlertEvent, Notice
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import alert_event_line, lighting_rate_line
 from streetwatch.logs import log_event
 from streetwatch.mqtt_session import service_client
-from streetwatch.schemas import LampReading
+from streetwatch.schemas import DrainReading, LampReading, RainReading
 from streetwatch.settings import MqttEndpoint, Settings
 from streetwatch.validation import Limits, process_message
 
@@ -75,21 +76,28 @@ class RuleRunner:
         self.failed_messages = 0
         self.messages = 0
         self.lamp_readings = 0
+        self.drain_readings = 0
+        self.rain_readings = 0
         self.ticks = 0
         self.alert_events: Counter[tuple[str, str]] = Counter()
         self.connected = False
         self.next_tick_done_s = 0.0  # the last tick's instant, epoch seconds
         self.last_step_wall_ms = wall_ms()
-        self._unpublished: list[AlertEvent] = []  # events of a rebuild run before connect()
+        self._unpublished: list[AlertEvent | Notice] = []  # events of a rebuild run before connect()
 
     # Start ---------------------------------------------------------------------------------------
-    def rebuild(self, fleet_records: Iterable) -> None:  # noqa: ANN001 - LampRecord list
-        """Adopt SQL's open alerts, then run the core over the stored warm-up window."""
+    def rebuild(self, fleet_records: Iterable,  # noqa: ANN001 - LampRecord list
+                network: DrainNetwork = NO_DRAINS) -> None:
+        """Adopt SQL's open alerts, learn the drains' baselines from the stored readings before
+        the warm-up window, then run the core over that window."""
         now = self.wall_ms() - ADVANCE_LAG_MS
         every = self.config.every_ms
         start = (now - self.config.warm_up_ms) // every * every
         self.core = RuleEngine.from_settings(fleet_of(fleet_records), self.settings,
-                                             SqlSink(self.store), start)
+                                             SqlSink(self.store), start, network)
+        if len(self.core.drains):
+            remember(self.core, stored_history(self.influx, history_start_ms(self.core, start),
+                                               start))
         open_alerts = self.store.open_alerts()
         for stored in open_alerts:
             self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
@@ -101,7 +109,8 @@ class RuleRunner:
             count += 1
         self.next_tick = -(-now // every) * every
         log_event(log, "rules.rebuilt", adopted=len(open_alerts), outputs=count,
-                  lamps=len(self.core.fleet), from_ms=start, to_ms=now)
+                  lamps=len(self.core.fleet), drains=len(self.core.drains), from_ms=start,
+                  to_ms=now)
 
     # Loop ----------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -189,6 +198,15 @@ class RuleRunner:
                 self.lamp_readings += 1
                 self._tick_before(reading.ts)
                 self.core.lamp_reading(accepted.device_id, reading.ts, reading.on, reading.fault)
+            elif isinstance(reading, DrainReading):
+                self.drain_readings += 1
+                self._tick_before(reading.ts)
+                self.core.drain_reading(accepted.device_id, reading.ts, reading.level_cm,
+                                        reading.battery_v, reading.cover_open)
+            elif isinstance(reading, RainReading):
+                self.rain_readings += 1
+                self._tick_before(reading.ts)
+                self.core.rain_reading(accepted.device_id, reading.ts, reading.rain_mm)
         if outcome.status is not None:
             self.core.gateway_status(outcome.status.gateway, outcome.status.online,
                                      max(self.core.now, self.wall_ms() - ADVANCE_LAG_MS))
@@ -200,10 +218,13 @@ class RuleRunner:
         for event in self.core.take_events():
             self._emit(event)
 
-    def _emit(self, item: AlertEvent | LightingRate) -> None:
+    def _emit(self, item: AlertEvent | Notice | LightingRate) -> None:
         if isinstance(item, LightingRate):
             self.pending_lines.append(lighting_rate_line(item.zone, item.ts_ms, item.lit,
                                                          item.expected, item.stale, item.target))
+            return
+        if isinstance(item, Notice):
+            self._emit_notice(item)
             return
         self.alert_events[(item.event, item.kind)] += 1
         self.pending_lines.append(alert_event_line(
@@ -216,10 +237,24 @@ class RuleRunner:
         log_event(log, "rules.alert", change=item.event, kind=item.kind, subject=item.subject,
                   zone=item.zone, severity=item.severity, alert_id=item.id)
 
-    def _publish(self, event: AlertEvent) -> None:
+    def _emit_notice(self, notice: Notice) -> None:
+        """A notice is stored as an `alert_event` of state `notice` (blue, no alert id) and
+        published on the zone's blue topic."""
+        self.alert_events[("notice", notice.kind)] += 1
+        self.pending_lines.append(alert_event_line(
+            "notice", notice.ts_ms, None, notice.kind, "blue", notice.zone,
+            f"zone:{notice.zone}", notice.drains, notice.message))
+        if self.client is None:
+            self._unpublished.append(notice)
+        else:
+            self._publish(notice)
+        log_event(log, "rules.notice", kind=notice.kind, zone=notice.zone,
+                  drains=len(notice.drains))
+
+    def _publish(self, event: AlertEvent | Notice) -> None:
         assert self.client is not None
-        self.client.publish(f"streetwatch/alerts/{event.zone}/{event.severity}", event.line(),
-                            qos=1)
+        severity = "blue" if isinstance(event, Notice) else event.severity
+        self.client.publish(f"streetwatch/alerts/{event.zone}/{severity}", event.line(), qos=1)
 
     def _flush_lines(self) -> None:
         """Derived series to InfluxDB; kept (bounded) and retried while it is down."""

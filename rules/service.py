@@ -10,6 +10,7 @@ import httpx
 
 from rules.metrics import RuleMetrics
 from rules.runner import RuleRunner, RunnerConfig
+from rules.sources import network_of
 from rules.webhooks import WebhookCourier
 from streetwatch.alerts.store import AlertStore
 from streetwatch.errors import InfluxAuthError
@@ -50,7 +51,7 @@ def run_rules(settings: Settings, every_s: int, warm_up_s: int,
                             store, influx, lambda: devices)
         metrics = _start_metrics(settings, runner)
         runner.connect()  # first, so what the rebuild decides is published as it happens
-        runner.rebuild(iter_lamps(sql))
+        runner.rebuild(iter_lamps(sql), network_of(sql))
         courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
                                    name="webhooks", daemon=True)
         courier.start()

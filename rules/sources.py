@@ -1,8 +1,9 @@
-"""Where the rule core's inputs come from: the registry (lamps) and InfluxDB (stored readings).
+"""Where the rule core's inputs come from: the registry (lamps, drains, gauges) and InfluxDB
+(stored readings).
 
-I/O adapter (the core stays pure): replay and the live runner's rebuild read stored `lamp` readings
-and live `gateway_status` points in timestamp order, an hour at a time, so a month never sits in
-memory at once.
+I/O adapter (the core stays pure): replay and the live runner's rebuild read stored `lamp`,
+`rain` and `drain` readings and live `gateway_status` points in timestamp order, an hour at a
+time, so a month never sits in memory at once.
 """
 
 from __future__ import annotations
@@ -10,10 +11,19 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 
+from sqlalchemy import Engine
+
+from rules.drains import DrainNetwork
 from rules.fleet import Fleet, LampSite
-from rules.replay import LampObservation, Observation, StatusObservation
+from rules.replay import (
+    DrainObservation,
+    LampObservation,
+    Observation,
+    RainObservation,
+    StatusObservation,
+)
 from streetwatch.influx import InfluxClient
-from streetwatch.registry.store import LampRecord
+from streetwatch.registry.store import LampRecord, load_drains, load_gauges
 
 CHUNK_MS = 3_600_000
 
@@ -25,10 +35,24 @@ def fleet_of(records: Iterable[LampRecord]) -> Fleet:
                           r.out_of_service_until_ms) for r in records)
 
 
+def network_of(sql: Engine) -> DrainNetwork:
+    """The registry's drains and rain gauges."""
+    return DrainNetwork(load_drains(sql), load_gauges(sql))
+
+
 def stored_observations(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[Observation]:
-    """Lamp readings and gateway statuses in [from_ms, to_ms), merged in timestamp order (lamp
-    readings first at equal instants; each source in InfluxDB's order, which is stable)."""
-    return heapq.merge(_lamps(influx, from_ms, to_ms), _statuses(influx, from_ms, to_ms),
+    """Lamp, rain and drain readings and gateway statuses in [from_ms, to_ms), merged in
+    timestamp order (at equal instants in that order, as streetwatch.town.OBSERVATION_ORDER says;
+    each source in InfluxDB's order, which is stable)."""
+    return heapq.merge(_lamps(influx, from_ms, to_ms), _rains(influx, from_ms, to_ms),
+                       _drains(influx, from_ms, to_ms), _statuses(influx, from_ms, to_ms),
+                       key=lambda o: o.ts_ms)
+
+
+def stored_history(influx: InfluxClient, from_ms: int,
+                   to_ms: int) -> Iterator[DrainObservation | RainObservation]:
+    """Rain and drain readings in [from_ms, to_ms) in timestamp order: what baselines learn from."""
+    return heapq.merge(_rains(influx, from_ms, to_ms), _drains(influx, from_ms, to_ms),
                        key=lambda o: o.ts_ms)
 
 
@@ -48,6 +72,21 @@ def _lamps(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[LampObser
         if row.get("on") is not None:
             yield LampObservation(int(row["time"]), row["lamp"], bool(row["on"]),
                                   row.get("fault") or None)
+
+
+def _drains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[DrainObservation]:
+    columns = '"level_cm", "battery_v", "cover_open", "sensor"'
+    for row in _rows(influx, "drain", columns, "sensor", from_ms, to_ms):
+        if row.get("level_cm") is not None:
+            cover = row.get("cover_open")
+            yield DrainObservation(int(row["time"]), row["sensor"], float(row["level_cm"]),
+                                   row.get("battery_v"), None if cover is None else bool(cover))
+
+
+def _rains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[RainObservation]:
+    for row in _rows(influx, "rain", '"rain_mm", "gauge"', "gauge", from_ms, to_ms):
+        if row.get("rain_mm") is not None:
+            yield RainObservation(int(row["time"]), row["gauge"], float(row["rain_mm"]))
 
 
 def _statuses(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[StatusObservation]:

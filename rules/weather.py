@@ -76,6 +76,11 @@ class ZoneWeather:
         periods = self._wet.get(zone)
         return bool(periods) and periods[-1].since <= ts_ms < periods[-1].until
 
+    def last_period(self, zone: str) -> WetPeriod | None:
+        """The zone's current or latest wet period (None: never wet since the core started)."""
+        periods = self._wet.get(zone)
+        return periods[-1] if periods else None
+
     def wet_periods(self, zone: str) -> list[WetPeriod]:
         """The zone's wet periods since the core started, oldest first (dry days are the rest)."""
         return list(self._wet.get(zone, ()))
