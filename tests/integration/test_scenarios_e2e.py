@@ -31,9 +31,12 @@ SCENARIOS = sorted((Path(__file__).parents[2] / "simulators" / "scenarios").glob
 
 
 def stored_in(influx: InfluxClient, from_ms: int, to_ms: int) -> tuple[int, int]:
-    """(lamp readings, offline gateway statuses) InfluxDB holds in [from_ms, to_ms)."""
+    """(lamp, drain and rain readings, offline gateway statuses) InfluxDB holds in
+    [from_ms, to_ms)."""
     window = f"time >= {from_ms}ms AND time < {to_ms}ms"
-    readings = influx.scalar(f'SELECT count("on") FROM lamp WHERE {window}') or 0
+    readings = sum(influx.scalar(f'SELECT count("{field}") FROM {measurement} WHERE {window}')
+                   or 0 for measurement, field in (("lamp", "on"), ("drain", "level_cm"),
+                                                   ("rain", "rain_mm")))
     offline = influx.scalar(
         f'SELECT count("online") FROM gateway_status WHERE "online" = false AND {window}') or 0
     return readings, offline
@@ -49,7 +52,8 @@ def test_a_published_scenario_meets_its_labels_in_storage(e2e, path):
     assert summary.late_statuses == 0
     anchor, end = summary.anchor_ms, summary.anchor_ms + scenario.duration_ms
     published = (summary.readings, summary.offline_statuses)
-    wait_for(lambda: stored_in(e2e.influx, anchor, end) == published, 60,
+    first = anchor + scenario.history_from_ms  # drain history comes before the window
+    wait_for(lambda: stored_in(e2e.influx, first, end) == published, 60,
              f"InfluxDB to hold {published} (readings, offline statuses)", every_s=0.2)
 
     results = check_stored(e2e.settings, path, anchor)

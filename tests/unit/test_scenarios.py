@@ -279,3 +279,16 @@ def test_simulate_refuses_a_bad_anchor_a_lone_anchor_and_a_bad_scenario(tmp_path
                            env={"STREETWATCH_STATE_DIR": str(tmp_path / "state")})
     assert result.exit_code == 1
     assert f"{broken}: roads[0].lamps: must be a whole number from 1" in result.output
+
+
+DRAIN_SCENARIOS = [p for p in SCENARIOS if p.stem.startswith("drain-")]
+
+
+@pytest.mark.parametrize("path", DRAIN_SCENARIOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("minutes", [13, 301, 778, 1213])
+def test_drain_scenarios_meet_their_labels_wherever_the_town_s_clock_hours_fall(path, minutes):
+    """Drains are judged against hour-of-day bands, so the anchor decides which readings share an
+    hour: a label must not sit on a threshold that this tips (`simulate` anchors anywhere)."""
+    scenario = load_scenario(path)
+    anchor_ms = DAY0 + minutes * MIN
+    assert missed(check(pure_replay_lines(scenario, anchor_ms), scenario, anchor_ms)) == []
