@@ -37,8 +37,8 @@ from streetwatch.town import (
 DAY0 = 1_795_392_000_000  # 2026-11-23T00:00:00Z
 MIN = 60_000
 HOUR = 60 * MIN
-DRAFTS = sorted((Path(__file__).parents[2] / "simulators" / "scenarios" / "drafts")
-                .glob("*.toml"))
+DRAIN_SCENARIOS = sorted((Path(__file__).parents[2] / "simulators" / "scenarios")
+                         .glob("drain-*.toml"))
 
 # Three drains D1 -> D2 -> D3 and a gauge in Z1, a road of lamps in L1; rain 10:00-12:00.
 DRAINS = """
@@ -638,9 +638,9 @@ def test_the_publisher_sends_drain_and_rain_readings_as_their_gateways(drains):
     assert stamps == sorted(stamps)
 
 
-# The drafts -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", DRAFTS, ids=lambda p: p.stem)
-def test_every_draft_loads_generates_and_labels_only_its_drains(path):
+# The drain scenarios of the catalogue ------------------------------------------------------------
+@pytest.mark.parametrize("path", DRAIN_SCENARIOS, ids=lambda p: p.stem)
+def test_every_drain_scenario_loads_generates_and_labels_only_its_drains(path):
     scenario = load_scenario(path)
     assert scenario.name == path.stem and scenario.no_other_alerts
     assert scenario.history_days == 3 and scenario.description.strip()
@@ -649,7 +649,7 @@ def test_every_draft_loads_generates_and_labels_only_its_drains(path):
     assert all(label.subject.startswith("drain:") for label in scenario.alerts)
 
 
-def test_the_drafts_are_the_seven_the_issue_asks_for():
-    assert {p.stem for p in DRAFTS} == {
+def test_the_drain_scenarios_are_the_seven_the_issue_asks_for():
+    assert {p.stem for p in DRAIN_SCENARIOS} == {
         "drain-dry-blockage", "drain-storm", "drain-downstream", "drain-rain-blockage",
         "drain-overflow", "drain-stuck", "drain-cover"}
