@@ -101,7 +101,8 @@ class _Drain:
 
     __slots__ = ("key", "site", "points", "last_ts", "above_since", "within_since", "impossible_run",
                  "clean_run", "jumps", "batteries", "history", "bands_day", "bands", "flat_since",
-                 "flat_low", "flat_high", "level", "band", "alerts")
+                 "flat_low", "flat_high", "level", "median", "high", "alerts", "overflow", "medians",
+                 "highs", "configured")
 
     def __init__(self, key: int, site: DrainSite) -> None:
         self.key = key
@@ -120,8 +121,16 @@ class _Drain:
         self.flat_since = -1
         self.flat_low = self.flat_high = 0.0
         self.level: float | None = None  # the judged (robust) level
-        self.band: Band | None = None  # the band at the latest reading
+        self.median: float | None = None  # its band's median and high at the latest reading
+        self.high: float | None = None  # (None: no band known)
+        self.medians: list[float | None] = [None] * 24  # the day's bands, as columns
+        self.highs: list[float | None] = [None] * 24
+        self.configured: Band | None = None
+        if site.normal_low_cm is not None and site.normal_high_cm is not None:
+            self.configured = Band((site.normal_low_cm + site.normal_high_cm) / 2, 0.0,
+                                   site.normal_low_cm, site.normal_high_cm, 0)
         self.alerts = 0  # conditions active for this drain (0: the quiet paths apply)
+        self.overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
 
 
 class DrainRules:
@@ -177,10 +186,12 @@ class DrainRules:
         self._arm_silence(drain, ts_ms)
         if drain.alerts:
             self._set(drain, "drain_silent", None, ts_ms, "drain reported again")
-        if cover_open is not None:
+        if cover_open or (cover_open is not None and drain.alerts):
             self._judge_cover(drain, ts_ms, cover_open)
         if battery_v is not None:
-            self._judge_battery(drain, ts_ms, battery_v)
+            drain.batteries.append(battery_v)
+            if battery_v < self.config.low_battery_v + BATTERY_HYSTERESIS_V or drain.alerts:
+                self._judge_battery(drain, ts_ms)
         self._judge_level(drain, ts_ms, level_cm)
 
     def advance(self, now_ms: int) -> None:
@@ -218,9 +229,10 @@ class DrainRules:
         else:
             self._set(drain, "cover_open", None, ts, "cover closed")
 
-    def _judge_battery(self, drain: _Drain, ts: int, battery_v: float) -> None:
-        """Median of the last three: one low reading (a cold morning, a radio burst) is not news."""
-        drain.batteries.append(battery_v)
+    def _judge_battery(self, drain: _Drain, ts: int) -> None:
+        """Median of the last three: one low reading (a cold morning, a radio burst) is not news.
+        (Skipped while the latest is well above the threshold and nothing is open: then the
+        median cannot be low, or the reading before would have raised it.)"""
         volts = statistics.median(drain.batteries)
         low = self.config.low_battery_v
         if len(drain.batteries) == drain.batteries.maxlen and volts < low:
@@ -254,7 +266,8 @@ class DrainRules:
             self._forget_position(drain)  # a sensor not to be believed judges nothing
             return
         self._judge_blockage(drain, ts)
-        self._judge_overflow(drain, ts)
+        if drain.overflow is not None:
+            self._judge_overflow(drain, ts, drain.overflow)
         if self.above_count[drain.site.zone]:
             self._judge_surge(drain, ts)
 
@@ -286,21 +299,42 @@ class DrainRules:
             drain.level = sorted((level, points[-2][1], points[-3][1]))[1]
         else:
             drain.level = level if n == 1 else (level + points[-2][1]) / 2
-        drain.band = self._band(drain, ts, day)
-
-    def _band(self, drain: _Drain, ts: int, day: int) -> Band | None:
-        """The configured band, else the learned one at `ts` (learned once a day, from the days
-        before)."""
-        site = drain.site
-        if site.normal_low_cm is not None and site.normal_high_cm is not None:
-            middle = (site.normal_low_cm + site.normal_high_cm) / 2
-            return Band(middle, 0.0, site.normal_low_cm, site.normal_high_cm, 0)
+        if drain.configured is not None:
+            drain.median, drain.high = drain.configured.median_cm, drain.configured.high_cm
+            return
         if drain.bands_day != day:
-            drain.bands = drain.history.bands(day, self._wet_days_of(site.zone, day),
-                                              self.config.baseline)
-            drain.history.forget_before(day - self.config.baseline.window_days)
-            drain.bands_day = day
-        return band_at_hour(drain.bands, self.clock.hours_of_day(ts)) if drain.bands else None
+            self._learn_bands(drain, day)
+        drain.median, drain.high = self._median_high(drain, ts)
+
+    def _learn_bands(self, drain: _Drain, day: int) -> None:
+        """The day's bands, learned from the days before (once a day, at its first reading)."""
+        drain.bands = drain.history.bands(day, self._wet_days_of(drain.site.zone, day),
+                                          self.config.baseline)
+        drain.history.forget_before(day - self.config.baseline.window_days)
+        drain.bands_day = day
+        drain.medians = [b.median_cm if b else None for b in map(drain.bands.get, range(24))]
+        drain.highs = [b.high_cm if b else None for b in map(drain.bands.get, range(24))]
+
+    def _median_high(self, drain: _Drain, ts: int) -> tuple[float | None, float | None]:
+        """The band's median and high at `ts`, as `band_at_hour` interpolates them (inlined: it
+        runs at every reading of every drain)."""
+        position = self.clock.hours_of_day(ts) - 0.5
+        floor = position // 1
+        before = int(floor) % 24
+        after = before + 1 if before < 23 else 0
+        m0, m1 = drain.medians[before], drain.medians[after]
+        if m0 is None or m1 is None:
+            k = before if m0 is not None else after if m1 is not None else None
+            return (None, None) if k is None else (drain.medians[k], drain.highs[k])
+        h0, h1 = drain.highs[before], drain.highs[after]
+        w = position - floor
+        return m0 + (m1 - m0) * w, h0 + (h1 - h0) * w  # type: ignore[operator]
+
+    def _band_now(self, drain: _Drain, ts: int) -> Band | None:
+        """The whole band at `ts` (for messages)."""
+        if drain.configured is not None:
+            return drain.configured
+        return band_at_hour(drain.bands, self.clock.hours_of_day(ts))
 
     def _wet_days_of(self, zone: str, day: int) -> set[int]:
         key = (zone, day)
@@ -351,10 +385,10 @@ class DrainRules:
         drain.above_since = drain.within_since = None
 
     def _judge_blockage(self, drain: _Drain, ts: int) -> None:
-        band, level = drain.band, drain.level
-        if band is None or level is None:
+        median, high, level = drain.median, drain.high, drain.level
+        if high is None or median is None or level is None:
             self._forget_position(drain)
-        elif level > band.high_cm:
+        elif level > high:
             if drain.above_since is None:
                 drain.above_since = ts
                 self.above_count[drain.site.zone] += 1
@@ -365,8 +399,7 @@ class DrainRules:
                 self.above_count[drain.site.zone] -= 1
             if drain.within_since is None:
                 drain.within_since = ts
-            if level <= band.median_cm + (band.high_cm - band.median_cm) / 2 \
-                    and not drain.alerts:
+            if level <= median + (high - median) / 2 and not drain.alerts:
                 return  # the quiet case: in the lower part of its band, nothing open
         reason = self._blockage_reason(drain, ts)
         if reason is not None:
@@ -379,7 +412,7 @@ class DrainRules:
         """The downstream comparison first (it names the pipe to open, wet or dry), then the
         dry-weather rules: above the band for the hold, or rising against it over the hold."""
         hold = self.config.hold_ms
-        band, level = drain.band, drain.level
+        band, level = self._band_now(drain, ts), drain.level
         if band is None or level is None:
             return None
         if drain.above_since is not None and ts - drain.above_since >= hold:
@@ -423,16 +456,14 @@ class DrainRules:
         first = next((k for k in range(len(points) - 1, -1, -1) if points[k][0] <= start), None)
         if first is None or points[first][0] < dry_since:
             return None
-        site = drain.site
-        configured = site.normal_low_cm is not None and site.normal_high_cm is not None
         parts: list[list[float]] = [[] for _ in range(RISE_PARTS)]
         for t, level in points[first:]:
-            band = drain.band if configured else band_at_hour(
-                drain.bands, self.clock.hours_of_day(t))
-            if band is None:
+            median = drain.configured.median_cm if drain.configured is not None \
+                else self._median_high(drain, t)[0]
+            if median is None:
                 return None
             part = min(RISE_PARTS - 1, max(0, (t - start) * RISE_PARTS // hold))
-            parts[part].append(level - band.median_cm)
+            parts[part].append(level - median)
         if not all(parts):
             return None
         medians = [statistics.median(part) for part in parts]
@@ -447,18 +478,45 @@ class DrainRules:
         return -(1 << 62) if period is None else period.until
 
     # Overflow and storm surge ---------------------------------------------------------------------
-    def _judge_overflow(self, drain: _Drain, ts: int) -> None:
-        site = drain.site
-        overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
-        if overflow is None or drain.level is None:
-            return
+    def _judge_overflow(self, drain: _Drain, ts: int, overflow: float) -> None:
+        site, config = drain.site, self.config.overflow
         depth = site.depth_cm if site.depth_cm is not None else overflow
-        why = overflow_imminent(list(drain.points), depth, overflow, self.config.overflow)
+        level = drain.level
+        if level is None:
+            return
+        if not drain.alerts and level < overflow - config.margin_fraction * depth \
+                and not self._could_reach(drain, overflow):
+            return  # the quiet case: far below, and no rise could get there within the horizon
+        why = overflow_imminent(list(drain.points), depth, overflow, config)
         if why is not None:
             self._set(drain, "overflow_imminent", self._condition(
                 drain, "overflow_imminent", f"drain {site.id}: {why}"), ts, "")
         elif drain.level < overflow - 2 * self.config.overflow.margin_fraction * depth:
             self._set(drain, "overflow_imminent", None, ts, f"level {drain.level:.1f} cm")
+
+    def _could_reach(self, drain: _Drain, overflow: float) -> bool:
+        """Whether the projection could reach `overflow`: enough readings in its window, and the
+        steepest slope between them (a bound of the Theil-Sen slope) carries the judged level
+        there within the horizon."""
+        config = self.config.overflow
+        points = drain.points
+        latest = points[-1][0]
+        if len(points) < config.min_points or \
+                points[-config.min_points][0] <= latest - config.window_ms:
+            return False
+        recent = []
+        for k in range(len(points) - 1, -1, -1):
+            if points[k][0] <= latest - config.window_ms:
+                break
+            recent.append(points[k])
+        if len(recent) < config.min_points:
+            return False
+        levels = [level for _, level in recent]
+        gap = min(a[0] - b[0] for a, b in zip(recent, recent[1:], strict=False))
+        if gap <= 0:
+            return True
+        steepest = (max(levels) - min(levels)) / gap
+        return drain.level + steepest * config.horizon_ms >= overflow  # type: ignore[operator]
 
     def _judge_surge(self, drain: _Drain, ts: int) -> None:
         """A wet zone with most drains above their bands: one high_water notice per wet period."""

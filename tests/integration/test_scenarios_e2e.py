@@ -59,7 +59,7 @@ def test_a_published_scenario_meets_its_labels_in_storage(e2e, path):
     results = check_stored(e2e.settings, path, anchor)
 
     assert [(r.label, r.seen) for r in results if not r.met] == []
-    assert len(results) == len(scenario.alerts) + len(scenario.rates) + 1
+    assert len(results) == len(scenario.alerts) + len(scenario.rates) + len(scenario.notices) + 1
     if not summary.statuses:  # no receipt-stamped status: storage replays byte for byte
         assert stored_lines(e2e.settings, scenario, anchor) == pure_replay_lines(scenario, anchor)
     assert e2e.ingester.stop() == 0

@@ -50,7 +50,7 @@ def test_wet_days_are_left_out_and_the_window_is_respected():
 def test_flat_levels_get_the_minimum_width_and_thin_hours_no_band():
     flat = [(DAY0 + d * DAY + 3 * HOUR, 12.0) for d in range(14)]
     band = hour_bands(flat, [], UTC, DAY0 + 14 * DAY, CONFIG)[3]
-    assert (band.mad_cm, band.low_cm, band.high_cm) == (0.0, 10.0, 14.0)
+    assert (band.spread_cm, band.low_cm, band.high_cm) == (0.0, 10.0, 14.0)
     assert hour_bands(flat[:5], [], UTC, DAY0 + 14 * DAY, CONFIG) == {}
 
 
@@ -71,4 +71,4 @@ def test_one_outlier_cannot_move_the_band_much(levels, outlier):
     ranked = sorted(levels)
     assert ranked[(len(ranked) - 1) // 2] <= dirty.median_cm <= ranked[len(ranked) // 2 + 1
                                                                        if len(ranked) > 1 else 0]
-    assert dirty.mad_cm <= (max(levels) - min(levels)) and clean.samples + 1 == dirty.samples
+    assert dirty.spread_cm <= (max(levels) - min(levels)) and clean.samples + 1 == dirty.samples
