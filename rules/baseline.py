@@ -60,7 +60,7 @@ class LocalClock:
         self.tz = tz
         self._cache: dict[int, tuple[int, int, int]] = {}
 
-    def _local(self, ts_ms: int) -> tuple[int, int, int]:
+    def local(self, ts_ms: int) -> tuple[int, int, int]:
         """(day ordinal, hour, local midnight in epoch ms) of the quarter hour holding ts_ms."""
         block = ts_ms // self._BLOCK_MS
         found = self._cache.get(block)
@@ -74,12 +74,12 @@ class LocalClock:
         return found
 
     def day_hour(self, ts_ms: int) -> tuple[int, int]:
-        day, hour, _ = self._local(ts_ms)
+        day, hour, _ = self.local(ts_ms)
         return day, hour
 
     def hours_of_day(self, ts_ms: int) -> float:
         """Local time of day in hours (13.5 is half past one in the afternoon)."""
-        return (ts_ms - self._local(ts_ms)[2]) / 3_600_000
+        return (ts_ms - self.local(ts_ms)[2]) / 3_600_000
 
     def day(self, ts_ms: int) -> int:
         return self.day_hour(ts_ms)[0]

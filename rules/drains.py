@@ -155,6 +155,12 @@ class DrainRules:
         self._noticed: dict[str, int] = {}  # zone -> `since` of the wet period already noticed
         self._wet_days: dict[tuple[str, int], set[int]] = {}
         self._timers = Timers(len(sites))  # each drain's silence instant
+        self._keep_ms = config.keep_ms  # the per-reading path's constants, read once
+        self._max_rise_per_ms = config.max_rise_cm_per_min / 60_000
+        self._stuck_tolerance = config.stuck_tolerance_cm
+        self._stuck_after = config.stuck_after_ms
+        self._silent_after = config.silent_after_ms + 1
+        self._min_points, self._window_ms = config.overflow.min_points, config.overflow.window_ms
         for drain in self.drains.values():
             self._arm_silence(drain, start_ms)
 
@@ -183,7 +189,7 @@ class DrainRules:
         elif ts_ms > self.now:
             self.now = ts_ms
         drain.last_ts = ts_ms
-        self._arm_silence(drain, ts_ms)
+        self._timers.schedule(drain.key, ts_ms + self._silent_after)  # as _arm_silence does
         if drain.alerts:
             self._set(drain, "drain_silent", None, ts_ms, "drain reported again")
         if cover_open or (cover_open is not None and drain.alerts):
@@ -243,68 +249,87 @@ class DrainRules:
 
     def _arm_silence(self, drain: _Drain, heard_ms: int) -> None:
         """Silent once nothing came for more than `silent_after` (a wake at that instant)."""
-        self._timers.schedule(drain.key, heard_ms + self.config.silent_after_ms + 1)
+        self._timers.schedule(drain.key, heard_ms + self._silent_after)
 
     # Levels --------------------------------------------------------------------------------------
     def _impossible(self, drain: _Drain, level: float) -> bool:
+        """Below zero or above the depth by more than the margin (as `_judge_level` writes out)."""
         depth = drain.site.depth_cm
         return level < -IMPOSSIBLE_MARGIN_CM or (
             depth is not None and level > depth + IMPOSSIBLE_MARGIN_CM)
 
     def _judge_level(self, drain: _Drain, ts: int, level: float) -> None:
-        impossible = self._impossible(drain, level)
-        drain.impossible_run = drain.impossible_run + 1 if impossible else 0
-        drain.clean_run = 0 if impossible else drain.clean_run + 1
-        if not impossible:
-            self._take_level(drain, ts, level)
-        if drain.impossible_run or drain.jumps or ts - drain.flat_since >= \
-                self.config.stuck_after_ms or drain.alerts:
+        """Keep the reading (recent points, jumps, the flat run, the learning history), take the
+        judged level and the band at this instant, then judge. Written out flat: it runs at every
+        reading of every drain, and the quiet case (inside the lower part of its band, far from
+        overflowing, nothing open) does no more than keep the reading."""
+        depth = drain.site.depth_cm
+        if level < -IMPOSSIBLE_MARGIN_CM or (depth is not None and level > depth
+                                             + IMPOSSIBLE_MARGIN_CM):
+            drain.impossible_run += 1
+            drain.clean_run = 0
             self._judge_sensor(drain, ts)
-        if impossible:
             return  # one impossible level judges nothing (two are a sensor_fault)
-        if drain.alerts and self._is_active(drain, "sensor_fault"):
-            self._forget_position(drain)  # a sensor not to be believed judges nothing
-            return
-        self._judge_blockage(drain, ts)
-        if drain.overflow is not None:
-            self._judge_overflow(drain, ts, drain.overflow)
-        if self.above_count[drain.site.zone]:
-            self._judge_surge(drain, ts)
-
-    def _take_level(self, drain: _Drain, ts: int, level: float) -> None:
-        """Keep the reading: recent points, jumps, the flat run, the learning history; then the
-        judged level and the band at this instant."""
-        points = drain.points
+        drain.impossible_run = 0
+        drain.clean_run += 1
+        points, jumps = drain.points, drain.jumps
         if points:
             last_ts, last_level = points[-1]
-            if abs(level - last_level) > max(self.config.max_rise_cm_per_min * (ts - last_ts)
-                                              / 60_000, 2 * IMPOSSIBLE_MARGIN_CM):
-                drain.jumps.append(ts)
-            if drain.jumps and drain.jumps[0] <= ts - JUMP_WINDOW_MS:
-                drain.jumps.popleft()
+            if abs(level - last_level) > max(self._max_rise_per_ms * (ts - last_ts),
+                                              2 * IMPOSSIBLE_MARGIN_CM):
+                jumps.append(ts)
+            if jumps and jumps[0] <= ts - JUMP_WINDOW_MS:
+                jumps.popleft()
         points.append((ts, level))
-        if len(points) > 3 and points[1][0] <= ts - self.config.keep_ms:
+        if len(points) > 3 and points[1][0] <= ts - self._keep_ms:
             points.popleft()  # keeps one reading at or before the look-back start
         low = level if level < drain.flat_low else drain.flat_low
         high = level if level > drain.flat_high else drain.flat_high
-        if drain.flat_since < 0 or high - low > self.config.stuck_tolerance_cm:
+        if drain.flat_since < 0 or high - low > self._stuck_tolerance:
             drain.flat_since, low, high = ts, level, level
         drain.flat_low, drain.flat_high = low, high
-        day, hour = self.clock.day_hour(ts)
-        if not (drain.alerts and (self._is_active(drain, "blockage")
-                                  or self._is_active(drain, "sensor_fault"))):
+        day, hour, midnight = self.clock.local(ts)
+        alerts = drain.alerts
+        if not alerts or not (self._is_active(drain, "blockage")
+                              or self._is_active(drain, "sensor_fault")):
             drain.history.add(day, hour, level)  # a known fault is not the drain's normal
         n = len(points)
         if n >= 3:  # the median of the last three
-            drain.level = sorted((level, points[-2][1], points[-3][1]))[1]
+            a, b = points[-2][1], points[-3][1]
+            drain.level = judged = (level if a <= level <= b or b <= level <= a
+                                    else a if level <= a <= b or b <= a <= level else b)
         else:
-            drain.level = level if n == 1 else (level + points[-2][1]) / 2
+            drain.level = judged = level if n == 1 else (level + points[-2][1]) / 2
         if drain.configured is not None:
-            drain.median, drain.high = drain.configured.median_cm, drain.configured.high_cm
-            return
-        if drain.bands_day != day:
-            self._learn_bands(drain, day)
-        drain.median, drain.high = self._median_high(drain, ts)
+            median, high = drain.configured.median_cm, drain.configured.high_cm
+        else:
+            if drain.bands_day != day:
+                self._learn_bands(drain, day)
+            median, high = self._median_high(drain, (ts - midnight) / HOUR_MS)
+        drain.median, drain.high = median, high
+        if jumps or ts - drain.flat_since >= self._stuck_after or alerts:
+            self._judge_sensor(drain, ts)
+            if drain.alerts and self._is_active(drain, "sensor_fault"):
+                self._forget_position(drain)  # a sensor not to be believed judges nothing
+                return
+        if (not alerts and median is not None and judged <= median + (high - median) / 2
+                and drain.above_since is None):  # type: ignore[operator]
+            if drain.within_since is None:
+                drain.within_since = ts
+        else:
+            self._judge_blockage(drain, ts)
+        overflow = drain.overflow
+        if overflow is not None and (
+                alerts or judged >= overflow - self._margin_of(drain)
+                or (n >= self._min_points and points[-self._min_points][0] > ts - self._window_ms
+                    and self._could_reach(drain, overflow))):
+            self._judge_overflow(drain, ts, overflow)
+        if self.above_count[drain.site.zone]:
+            self._judge_surge(drain, ts)
+
+    def _margin_of(self, drain: _Drain) -> float:
+        depth = drain.site.depth_cm if drain.site.depth_cm is not None else drain.overflow
+        return self.config.overflow.margin_fraction * depth  # type: ignore[operator]
 
     def _learn_bands(self, drain: _Drain, day: int) -> None:
         """The day's bands, learned from the days before (once a day, at its first reading)."""
@@ -315,10 +340,10 @@ class DrainRules:
         drain.medians = [b.median_cm if b else None for b in map(drain.bands.get, range(24))]
         drain.highs = [b.high_cm if b else None for b in map(drain.bands.get, range(24))]
 
-    def _median_high(self, drain: _Drain, ts: int) -> tuple[float | None, float | None]:
-        """The band's median and high at `ts`, as `band_at_hour` interpolates them (inlined: it
-        runs at every reading of every drain)."""
-        position = self.clock.hours_of_day(ts) - 0.5
+    def _median_high(self, drain: _Drain, hours: float) -> tuple[float | None, float | None]:
+        """The band's median and high at local time `hours`, as `band_at_hour` interpolates them
+        (written out: it runs at every reading of every drain)."""
+        position = hours - 0.5
         floor = position // 1
         before = int(floor) % 24
         after = before + 1 if before < 23 else 0
@@ -459,7 +484,7 @@ class DrainRules:
         parts: list[list[float]] = [[] for _ in range(RISE_PARTS)]
         for t, level in points[first:]:
             median = drain.configured.median_cm if drain.configured is not None \
-                else self._median_high(drain, t)[0]
+                else self._median_high(drain, self.clock.hours_of_day(t))[0]
             if median is None:
                 return None
             part = min(RISE_PARTS - 1, max(0, (t - start) * RISE_PARTS // hold))
@@ -484,9 +509,6 @@ class DrainRules:
         level = drain.level
         if level is None:
             return
-        if not drain.alerts and level < overflow - config.margin_fraction * depth \
-                and not self._could_reach(drain, overflow):
-            return  # the quiet case: far below, and no rise could get there within the horizon
         why = overflow_imminent(list(drain.points), depth, overflow, config)
         if why is not None:
             self._set(drain, "overflow_imminent", self._condition(

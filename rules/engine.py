@@ -69,9 +69,12 @@ class RuleEngine:
 
     def drain_reading(self, drain_id: str, ts_ms: int, level_cm: float,
                       battery_v: float | None = None, cover_open: bool | None = None) -> None:
-        self.lamps.advance(ts_ms)
-        self.drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)
-        self._apply()
+        if self.lamps.wants_advance(ts_ms):
+            self.lamps.advance(ts_ms)
+        drains = self.drains
+        drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)
+        if drains.transitions or drains.notices or self.lamps.transitions:
+            self._apply()
 
     def rain_reading(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         self.lamps.advance(ts_ms)

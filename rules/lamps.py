@@ -115,6 +115,12 @@ class LampRules:
             self.settle()
         self.now = max(self.now, now_ms)
 
+    def wants_advance(self, ts_ms: int) -> bool:
+        """Whether `advance(ts_ms)` has anything to do (a wake due, or an earlier instant to
+        settle): the cheap check before it, for readings of other devices (drains)."""
+        return self.timers.any_due(ts_ms) or (
+            ts_ms > self._unsettled_at and self._has_unsettled())
+
     def settle(self) -> None:
         """End of an instant: judge the lamps touched in it, now that every roll-up (cabinet,
         gateway) and every neighbour has been updated for that instant."""
