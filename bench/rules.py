@@ -16,6 +16,10 @@ latency, each printed with its goal and its ratio to it, measured in ONE run.
   5. alert latency, live    -- gateway publish -> alert on `streetwatch/alerts/#` through
                               `streetwatch rules` while 10,000 readings/s flow     goal p99 <= 1 s
                               (and the reading rate the runner sustains)           goal 10,000/s
+  6. drain cost per reading -- 2,000 drains, bands learned from 14 days, one day of 10-minute
+                              readings through `RuleEngine.drain_reading`           (context)
+  7. drain replay           -- `replay_lines` over 30 days of 2,000 drains, 10-minute readings
+                              (8.6 M), baselines learned from 14 days first         goal <= 60 s
 
 Phases 1-4 run in child processes (bench/rules_phases.py), phase 5 starts its own Mosquitto and
 influxd (bench/rules_live.py). The town, its schedule and its readings: bench/rules_town.py. What
@@ -76,6 +80,7 @@ GOALS = {
     "replay_s": Goal(30.0, "s"),
     "latency_p99_s": Goal(1.0, "s"),
     "rate": Goal(10_000.0, "/s", at_most=False, slack=0.01),
+    "drain_replay_s": Goal(60.0, "s"),
 }
 
 
@@ -93,6 +98,9 @@ class Sizes:
     live_rate: float
     live_seconds: float
     ceiling_messages: int
+    drains: int = 2_000
+    drain_days: int = 30
+    drain_history_days: int = 14
 
 
 FULL = Sizes(reading_lamps=100_000, reading_rounds=3, tick_lamps=1_000_000,
@@ -101,7 +109,8 @@ FULL = Sizes(reading_lamps=100_000, reading_rounds=3, tick_lamps=1_000_000,
              ceiling_messages=60_000)
 QUICK = Sizes(reading_lamps=20_000, reading_rounds=1, tick_lamps=100_000, memory_lamps=100_000,
               traced_lamps=20_000, replay_lamps=2_000, replay_hours=12, live_lamps=2_000,
-              live_gateways=4, live_rate=2_000, live_seconds=5, ceiling_messages=10_000)
+              live_gateways=4, live_rate=2_000, live_seconds=5, ceiling_messages=10_000,
+              drains=200, drain_days=3, drain_history_days=3)
 
 
 def versions() -> dict[str, str]:
@@ -180,6 +189,15 @@ def run(sizes: Sizes, phases: set[int], profile_dir: Path | None, root: Path,
             ceiling_messages=sizes.ceiling_messages,
             profile_path=(profile_dir / "item5_runner.prof") if profile_dir else None)
         results["live"] = live_phase(options, root / "live", stack, step)
+    if 6 in phases:
+        step(f"item 6: drain cost per reading, {sizes.drains:,} drains")
+        results["drain_reading"] = run_child("drain_reading", {
+            "drains": sizes.drains, "history_days": sizes.drain_history_days}, root)
+    if 7 in phases:
+        step(f"item 7: drain replay, {sizes.drain_days} days of {sizes.drains:,} drains")
+        results["drain_replay"] = run_child("drain_replay", {
+            "drains": sizes.drains, "days": sizes.drain_days,
+            "history_days": sizes.drain_history_days}, root)
     return results
 
 
@@ -260,6 +278,18 @@ def rows(results: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
             out.append(row(5, "  (context) paho receive ceiling, this machine",
                            r["ceiling"]["rate"], None, "/s",
                            "a bare paho client, QoS 1, as bench/ingest.py measures it"))
+    if r := results.get("drain_reading"):
+        out.append(row(6, f"drain cost per reading ({r['drains']:,} drains, one day)",
+                       r["us_per_reading"], None, "us",
+                       f"{r['readings']:,} drain + {r['rain_readings']:,} rain readings; "
+                       f"bands learned in {r['learn_s']} s first"))
+    if r := results.get("drain_replay"):
+        out.append(row(7, f"drain replay, {r['days']} days, {r['drains']:,} drains "
+                       f"({r['readings'] / 1e6:.2f} M readings)", r["seconds"],
+                       "drain_replay_s", "s",
+                       f"learn {r['learn_s']} s + judge {r['judge_s']} s "
+                       f"({r['us_per_reading']} us/reading); {r['alert_lines']} alerts, "
+                       f"{r['notice_lines']} notices; generating {r['generate_s']} s not counted"))
     return out
 
 
@@ -332,7 +362,7 @@ def print_details(results: dict[str, Any]) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (~1 min)")
-    parser.add_argument("--phases", default="1,2,3,4,5",
+    parser.add_argument("--phases", default="1,2,3,4,5,6,7",
                         help="which items to run, e.g. 1,2 (default: all)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="cProfile items 1, 2, 3 (build) and 5 (the runner); .prof files in "
@@ -347,9 +377,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     try:
         args.phase_set = {int(p) for p in args.phases.split(",") if p.strip()}
     except ValueError:
-        parser.error("--phases takes numbers 1-5, comma-separated")
-    if not args.phase_set <= {1, 2, 3, 4, 5}:
-        parser.error("--phases takes numbers 1-5")
+        parser.error("--phases takes numbers 1-7, comma-separated")
+    if not args.phase_set <= {1, 2, 3, 4, 5, 6, 7}:
+        parser.error("--phases takes numbers 1-7")
     return args
 
 

@@ -9,6 +9,8 @@ state from another phase, memory measured alone):
   memory  -- item 3: RSS growth for building the engine and one round of readings
   traced  -- item 3: the same under tracemalloc (Python's own count, and where it goes)
   replay  -- item 4: `rules.replay.replay_lines` over one night of generated observations
+  drain_reading -- item 6: us per `RuleEngine.drain_reading` (2,000 drains, bands learned)
+  drain_replay  -- item 7: a 30-day, 2,000-drain replay, baselines learned first
 
 The driving loop is replay's: for each whole minute T, the readings with T - 60 s <= ts < T, then
 `tick(T)` (a reading stamped exactly at T would come first; the town has none, see rules_town).
@@ -38,13 +40,17 @@ sys.path[:] = [
     str(BENCH),
 ]
 
+import drain_town
 from cprofile_top import summarize
 from rules_town import DAY0_MS, HOUR_MS, MIN_MS, Readings, Town, build_town
 
 from rules.config import RuleConfig
+from rules.drains import DrainNetwork
 from rules.engine import RuleEngine
+from rules.fleet import Fleet
 from rules.lifecycle import MemorySink
-from rules.replay import LampObservation, replay_lines
+from rules.replay import DrainObservation, LampObservation, remember, replay_lines
+from streetwatch.settings import Settings
 
 MB = 1_000_000
 
@@ -365,8 +371,87 @@ def phase_replay(params: dict[str, Any]) -> dict[str, Any]:
             "profile": profiler.result()}
 
 
+# Items 6 and 7: drains -------------------------------------------------------------------------
+DRAIN_TOWN = Settings.model_construct().model_copy(update={"town_timezone": "UTC"})
+
+
+def _drain_engine(drains: int,
+                  history_days: int) -> tuple[RuleEngine, DrainNetwork, int, float]:
+    """An engine over the generated drain town, its bands learned from `history_days` of
+    readings before its start (prebuilt, then fed: the learning's own time is returned)."""
+    network = drain_town.network(drains)
+    start = drain_town.DAY0_MS + history_days * drain_town.DAY_MS
+    engine = RuleEngine.from_settings(Fleet([]), DRAIN_TOWN, MemorySink(), start, network)
+    history = list(drain_town.observations(network, drain_town.DAY0_MS, start))
+    gc.collect()
+    gc.freeze()  # millions of prebuilt observations: the collector need not walk them
+    t0 = time.perf_counter()
+    remember(engine, history)
+    learn_s = time.perf_counter() - t0
+    log(f"{drains:,} drains learned {len(history):,} readings in {learn_s:.1f} s")
+    return engine, network, start, learn_s
+
+
+def phase_drain_reading(params: dict[str, Any]) -> dict[str, Any]:
+    """One day of every drain's 10-minute readings (and its gauges' rain) through
+    `drain_reading` / `rain_reading` after the bands are learned; the day's first bands are
+    learned inside it (once a day per drain, as in service)."""
+    drains, history = params["drains"], params["history_days"]
+    engine, network, start, learn_s = _drain_engine(drains, history)
+    day = list(drain_town.observations(network, start, start + drain_town.DAY_MS))
+    gc.collect()
+    gc.freeze()
+    drain_reading, rain_reading = engine.drain_reading, engine.rain_reading
+    t0 = time.perf_counter()
+    for o in day:
+        if type(o) is DrainObservation:
+            drain_reading(o.drain, o.ts_ms, o.level_cm, o.battery_v, o.cover_open)
+        else:
+            rain_reading(o.gauge, o.ts_ms, o.rain_mm)
+    seconds = time.perf_counter() - t0
+    readings = sum(type(o) is DrainObservation for o in day)
+    log(f"{len(day):,} readings in {seconds:.2f} s")
+    return {"drains": drains, "readings": readings, "rain_readings": len(day) - readings,
+            "seconds": round(seconds, 2), "us_per_reading": round(1e6 * seconds / len(day), 2),
+            "learn_s": round(learn_s, 1), "events": len(engine.take_events())}
+
+
+def phase_drain_replay(params: dict[str, Any]) -> dict[str, Any]:
+    """`replay_lines` over `days` of the drain town, ticks every minute, after its bands are
+    learned from `history_days` before (timed apart). Each day's observations are generated
+    before it is replayed, outside the timing (as item 4 builds its night first)."""
+    drains, days, history = params["drains"], params["days"], params["history_days"]
+    engine, network, start, learn_s = _drain_engine(drains, history)
+    end = start + days * drain_town.DAY_MS
+    generating = [0.0, 0]
+
+    def by_day():
+        for first in range(start, end, drain_town.DAY_MS):
+            t = time.perf_counter()
+            day = list(drain_town.observations(network, first, first + drain_town.DAY_MS))
+            generating[0] += time.perf_counter() - t
+            generating[1] += len(day)
+            yield from day
+
+    lines = alert_lines = notice_lines = 0
+    t0 = time.perf_counter()
+    for line in replay_lines(engine, by_day(), start, end, MIN_MS):
+        lines += 1
+        alert_lines += line.startswith('{"type": "alert"')
+        notice_lines += line.startswith('{"type": "notice"')
+    seconds = time.perf_counter() - t0 - generating[0]
+    log(f"replay: {generating[1]:,} readings, {lines:,} lines in {seconds:.1f} s "
+        f"(+ {generating[0]:.1f} s generating, not counted)")
+    return {"drains": drains, "days": days, "readings": generating[1],
+            "seconds": round(seconds + learn_s, 1), "judge_s": round(seconds, 1),
+            "learn_s": round(learn_s, 1), "generate_s": round(generating[0], 1),
+            "us_per_reading": round(1e6 * seconds / generating[1], 2), "lines": lines,
+            "alert_lines": alert_lines, "notice_lines": notice_lines}
+
+
 PHASES = {"reading": phase_reading, "tick": phase_tick, "memory": phase_memory,
-          "traced": phase_traced, "replay": phase_replay}
+          "traced": phase_traced, "replay": phase_replay, "drain_reading": phase_drain_reading,
+          "drain_replay": phase_drain_replay}
 
 
 def main(argv: list[str]) -> int:

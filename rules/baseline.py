@@ -113,16 +113,34 @@ class LevelHistory:
     def bands(self, day: int, wet_days: set[int], config: BaselineConfig) -> dict[int, Band]:
         """Bands by local hour from the dry days among the `window_days` days before `day`. An
         hour with fewer than `min_samples` dry readings has no band (no judging against a guess)."""
+        return {hour: band for hour, band in enumerate(self.band_list(day, wet_days, config))
+                if band is not None}
+
+    def band_list(self, day: int, wet_days: set[int],
+                  config: BaselineConfig) -> list[Band | None]:
+        """`bands` as a list of 24 (None: no band at that hour). Written out, not through
+        `_band`: the rule core relearns 24 bands per drain every day."""
         dry = [self.days[d] for d in range(day - config.window_days, day)
                if d in self.days and d not in wet_days]
-        bands = {}
+        k, floor, least = config.band_k * IQR_TO_SIGMA, config.min_halfwidth_cm, config.min_samples
+        out: list[Band | None] = []
         for hour in range(24):
-            levels = []
+            levels: list[float] = []
             for hours in dry:
                 levels += hours[hour]
-            if len(levels) >= config.min_samples:
-                bands[hour] = _band(levels, config)
-        return bands
+            n = len(levels)
+            if n < least or n == 0:
+                out.append(None)
+                continue
+            levels.sort()
+            last = n - 1
+            median = _quantile(levels, 0.5) if last else levels[0]
+            spread = (_quantile(levels, 0.75) - _quantile(levels, 0.25)) if last else 0.0
+            half = k * spread
+            if half < floor:
+                half = floor
+            out.append(Band(median, spread * IQR_TO_SIGMA, median - half, median + half, n))
+        return out
 
 
 def hour_bands(readings: Iterable[tuple[int, float]], wet: Sequence[WetPeriod], tz: ZoneInfo,

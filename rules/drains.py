@@ -14,6 +14,7 @@ drain's depth) is not used as a level at all.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from rules.baseline import Band, BaselineConfig, LevelHistory, LocalClock, band_at_hour
 from rules.overflow import OverflowConfig, overflow_imminent
-from rules.timers import Timers
+from rules.timers import NEVER, Timers
 from rules.weather import WeatherConfig, ZoneWeather
 from streetwatch.alerts.model import (
     AlertKind,
@@ -102,7 +103,8 @@ class _Drain:
     __slots__ = ("key", "site", "points", "last_ts", "above_since", "within_since", "impossible_run",
                  "clean_run", "jumps", "batteries", "history", "bands_day", "bands", "flat_since",
                  "flat_low", "flat_high", "level", "median", "high", "alerts", "overflow", "medians",
-                 "highs", "configured")
+                 "highs", "configured", "margin", "quiet_below", "ceiling", "zone_above",
+                 "today", "today_hours")
 
     def __init__(self, key: int, site: DrainSite) -> None:
         self.key = key
@@ -126,11 +128,19 @@ class _Drain:
         self.medians: list[float | None] = [None] * 24  # the day's bands, as columns
         self.highs: list[float | None] = [None] * 24
         self.configured: Band | None = None
+        self.quiet_below = [-math.inf] * 24  # per local hour: at or below, surely quiet
         if site.normal_low_cm is not None and site.normal_high_cm is not None:
             self.configured = Band((site.normal_low_cm + site.normal_high_cm) / 2, 0.0,
                                    site.normal_low_cm, site.normal_high_cm, 0)
+            self.quiet_below = [(site.normal_low_cm + 3 * site.normal_high_cm) / 4] * 24
         self.alerts = 0  # conditions active for this drain (0: the quiet paths apply)
         self.overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
+        self.margin = 0.0  # overflow margin in cm (set by the rules, from the depth)
+        depth = site.depth_cm
+        self.ceiling = math.inf if depth is None else depth + IMPOSSIBLE_MARGIN_CM  # above: impossible
+        self.zone_above: list[int] = [0]  # drains of its zone above their bands (shared)
+        self.today = -1  # the local day whose history bucket `today_hours` is
+        self.today_hours: list[list[float]] = []
 
 
 class DrainRules:
@@ -144,22 +154,31 @@ class DrainRules:
         self.weather = ZoneWeather({g.id: g.zone for g in network.gauges}, config.weather)
         sites = sorted(network.drains, key=lambda s: s.id)
         self.drains = {site.id: _Drain(key, site) for key, site in enumerate(sites)}
+        for drain in self.drains.values():
+            depth = drain.site.depth_cm if drain.site.depth_cm is not None else drain.overflow
+            drain.margin = config.overflow.margin_fraction * (depth or 0.0)
         self._by_key = list(self.drains.values())
         self.by_zone: dict[str, list[_Drain]] = {}
         for drain in self.drains.values():
             self.by_zone.setdefault(drain.site.zone, []).append(drain)
-        self.above_count = dict.fromkeys(self.by_zone, 0)
+        for members in self.by_zone.values():
+            shared = [0]
+            for drain in members:
+                drain.zone_above = shared
         self.transitions: list[Transition] = []
         self.notices: list[Notice] = []
         self._active: dict[tuple[str, AlertKind], Condition] = {}
         self._noticed: dict[str, int] = {}  # zone -> `since` of the wet period already noticed
         self._wet_days: dict[tuple[str, int], set[int]] = {}
         self._timers = Timers(len(sites))  # each drain's silence instant
+        self._next_wake = NEVER  # no wake is due before this (kept by `advance`, `_arm_silence`)
         self._keep_ms = config.keep_ms  # the per-reading path's constants, read once
         self._max_rise_per_ms = config.max_rise_cm_per_min / 60_000
         self._stuck_tolerance = config.stuck_tolerance_cm
         self._stuck_after = config.stuck_after_ms
         self._silent_after = config.silent_after_ms + 1
+        self._battery_fine = config.low_battery_v + BATTERY_HYSTERESIS_V
+        self._local_cache = self.clock._cache  # LocalClock.local's own cache, read in line
         self._min_points, self._window_ms = config.overflow.min_points, config.overflow.window_ms
         for drain in self.drains.values():
             self._arm_silence(drain, start_ms)
@@ -176,7 +195,8 @@ class DrainRules:
         """A stored reading from before the core's start: learned from, not judged."""
         drain = self.drains.get(drain_id)
         if drain is not None and not self._impossible(drain, level_cm):
-            drain.history.add(*self.clock.day_hour(ts_ms), level_cm)
+            day, hour, _ = self.clock.local(ts_ms)
+            drain.history.add(day, hour, level_cm)
 
     def reading(self, drain_id: str, ts_ms: int, level_cm: float, battery_v: float | None,
                 cover_open: bool | None) -> None:
@@ -184,32 +204,39 @@ class DrainRules:
         drain = self.drains.get(drain_id)
         if drain is None or ts_ms <= drain.last_ts:
             return
-        if self._timers.any_due(ts_ms):
+        if ts_ms >= self._next_wake:
             self.advance(ts_ms)
         elif ts_ms > self.now:
             self.now = ts_ms
-        drain.last_ts = ts_ms
-        self._timers.schedule(drain.key, ts_ms + self._silent_after)  # as _arm_silence does
-        if drain.alerts:
+        drain.last_ts = ts_ms  # its silence wake, when it comes, moves on (see `advance`)
+        alerts = drain.alerts
+        if alerts:
             self._set(drain, "drain_silent", None, ts_ms, "drain reported again")
-        if cover_open or (cover_open is not None and drain.alerts):
+        if cover_open or (cover_open is not None and alerts):
             self._judge_cover(drain, ts_ms, cover_open)
         if battery_v is not None:
             drain.batteries.append(battery_v)
-            if battery_v < self.config.low_battery_v + BATTERY_HYSTERESIS_V or drain.alerts:
+            if battery_v < self._battery_fine or alerts:
                 self._judge_battery(drain, ts_ms)
         self._judge_level(drain, ts_ms, level_cm)
 
     def advance(self, now_ms: int) -> None:
-        """Silences due at or before `now_ms`, in time order."""
+        """Silences due at or before `now_ms`, in time order. A drain's wake is not moved at each
+        reading (that would cost every reading a timer move): a wake that finds the drain heard
+        from since moves itself to the new silence instant."""
         while (due := self._timers.pop_due(now_ms)) is not None:
             at, key = due
             drain = self._by_key[key]
+            silent_at = max(drain.last_ts, self.start_ms) + self._silent_after
+            if silent_at > at:
+                self._timers.schedule(key, silent_at)
+                continue
             self.now = max(self.now, at)
             heard = max(drain.last_ts, self.start_ms)
             self._set(drain, "drain_silent", self._condition(
                 drain, "drain_silent", f"no reading since {rfc3339_ms(heard)}"), at, "")
         self.now = max(self.now, now_ms)
+        self._next_wake = self._timers.next_at() or NEVER  # a lower bound: the per-reading check
 
     def assume(self, condition: Condition) -> None:
         """An alert open in storage before the core started: held until the data says otherwise."""
@@ -250,6 +277,7 @@ class DrainRules:
     def _arm_silence(self, drain: _Drain, heard_ms: int) -> None:
         """Silent once nothing came for more than `silent_after` (a wake at that instant)."""
         self._timers.schedule(drain.key, heard_ms + self._silent_after)
+        self._next_wake = min(self._next_wake, heard_ms + self._silent_after)
 
     # Levels --------------------------------------------------------------------------------------
     def _impossible(self, drain: _Drain, level: float) -> bool:
@@ -263,9 +291,7 @@ class DrainRules:
         judged level and the band at this instant, then judge. Written out flat: it runs at every
         reading of every drain, and the quiet case (inside the lower part of its band, far from
         overflowing, nothing open) does no more than keep the reading."""
-        depth = drain.site.depth_cm
-        if level < -IMPOSSIBLE_MARGIN_CM or (depth is not None and level > depth
-                                             + IMPOSSIBLE_MARGIN_CM):
+        if level < -IMPOSSIBLE_MARGIN_CM or level > drain.ceiling:
             drain.impossible_run += 1
             drain.clean_run = 0
             self._judge_sensor(drain, ts)
@@ -275,8 +301,10 @@ class DrainRules:
         points, jumps = drain.points, drain.jumps
         if points:
             last_ts, last_level = points[-1]
-            if abs(level - last_level) > max(self._max_rise_per_ms * (ts - last_ts),
-                                              2 * IMPOSSIBLE_MARGIN_CM):
+            limit = self._max_rise_per_ms * (ts - last_ts)
+            if limit < 2 * IMPOSSIBLE_MARGIN_CM:
+                limit = 2 * IMPOSSIBLE_MARGIN_CM
+            if level - last_level > limit or last_level - level > limit:
                 jumps.append(ts)
             if jumps and jumps[0] <= ts - JUMP_WINDOW_MS:
                 jumps.popleft()
@@ -288,11 +316,15 @@ class DrainRules:
         if drain.flat_since < 0 or high - low > self._stuck_tolerance:
             drain.flat_since, low, high = ts, level, level
         drain.flat_low, drain.flat_high = low, high
-        day, hour, midnight = self.clock.local(ts)
+        day, hour, midnight = self._local_cache.get(ts // 900_000) or self.clock.local(ts)
         alerts = drain.alerts
         if not alerts or not (self._is_active(drain, "blockage")
                               or self._is_active(drain, "sensor_fault")):
-            drain.history.add(day, hour, level)  # a known fault is not the drain's normal
+            if drain.today != day:  # LevelHistory.add, with the day's bucket kept at hand
+                drain.history.add(day, hour, level)
+                drain.today, drain.today_hours = day, drain.history.days[day]
+            else:
+                drain.today_hours[hour].append(level)  # a known fault is not the drain's normal
         n = len(points)
         if n >= 3:  # the median of the last three
             a, b = points[-2][1], points[-3][1]
@@ -300,45 +332,37 @@ class DrainRules:
                                     else a if level <= a <= b or b <= a <= level else b)
         else:
             drain.level = judged = level if n == 1 else (level + points[-2][1]) / 2
-        if drain.configured is not None:
-            median, high = drain.configured.median_cm, drain.configured.high_cm
-        else:
-            if drain.bands_day != day:
-                self._learn_bands(drain, day)
-            median, high = self._median_high(drain, (ts - midnight) / HOUR_MS)
-        drain.median, drain.high = median, high
+        if drain.bands_day != day and drain.configured is None:
+            self._learn_bands(drain, day)
         if jumps or ts - drain.flat_since >= self._stuck_after or alerts:
             self._judge_sensor(drain, ts)
             if drain.alerts and self._is_active(drain, "sensor_fault"):
                 self._forget_position(drain)  # a sensor not to be believed judges nothing
                 return
-        if (not alerts and median is not None and judged <= median + (high - median) / 2
-                and drain.above_since is None):  # type: ignore[operator]
-            if drain.within_since is None:
+        if not alerts and judged <= drain.quiet_below[hour] and drain.above_since is None:
+            if drain.within_since is None:  # the quiet case: the lower half of its band
                 drain.within_since = ts
         else:
-            self._judge_blockage(drain, ts)
+            self._judge_blockage(drain, ts, (ts - midnight) / HOUR_MS)
         overflow = drain.overflow
         if overflow is not None and (
-                alerts or judged >= overflow - self._margin_of(drain)
+                alerts or judged >= overflow - drain.margin
                 or (n >= self._min_points and points[-self._min_points][0] > ts - self._window_ms
                     and self._could_reach(drain, overflow))):
             self._judge_overflow(drain, ts, overflow)
-        if self.above_count[drain.site.zone]:
+        if drain.zone_above[0]:
             self._judge_surge(drain, ts)
-
-    def _margin_of(self, drain: _Drain) -> float:
-        depth = drain.site.depth_cm if drain.site.depth_cm is not None else drain.overflow
-        return self.config.overflow.margin_fraction * depth  # type: ignore[operator]
 
     def _learn_bands(self, drain: _Drain, day: int) -> None:
         """The day's bands, learned from the days before (once a day, at its first reading)."""
-        drain.bands = drain.history.bands(day, self._wet_days_of(drain.site.zone, day),
-                                          self.config.baseline)
+        listed = drain.history.band_list(day, self._wet_days_of(drain.site.zone, day),
+                                         self.config.baseline)
+        drain.bands = {hour: band for hour, band in enumerate(listed) if band is not None}
         drain.history.forget_before(day - self.config.baseline.window_days)
         drain.bands_day = day
-        drain.medians = [b.median_cm if b else None for b in map(drain.bands.get, range(24))]
-        drain.highs = [b.high_cm if b else None for b in map(drain.bands.get, range(24))]
+        drain.medians = [None if b is None else b.median_cm for b in listed]
+        drain.highs = [None if b is None else b.high_cm for b in listed]
+        drain.quiet_below = _quiet_below(drain.medians, drain.highs)
 
     def _median_high(self, drain: _Drain, hours: float) -> tuple[float | None, float | None]:
         """The band's median and high at local time `hours`, as `band_at_hour` interpolates them
@@ -406,22 +430,26 @@ class DrainRules:
     def _forget_position(self, drain: _Drain) -> None:
         """Neither above nor within its band: nothing is known of this drain's level."""
         if drain.above_since is not None:
-            self.above_count[drain.site.zone] -= 1
+            drain.zone_above[0] -= 1
         drain.above_since = drain.within_since = None
 
-    def _judge_blockage(self, drain: _Drain, ts: int) -> None:
-        median, high, level = drain.median, drain.high, drain.level
+    def _judge_blockage(self, drain: _Drain, ts: int, hours: float) -> None:
+        if drain.configured is not None:
+            median, high = drain.configured.median_cm, drain.configured.high_cm
+        else:
+            median, high = self._median_high(drain, hours)
+        drain.median, drain.high, level = median, high, drain.level
         if high is None or median is None or level is None:
             self._forget_position(drain)
         elif level > high:
             if drain.above_since is None:
                 drain.above_since = ts
-                self.above_count[drain.site.zone] += 1
+                drain.zone_above[0] += 1
             drain.within_since = None
         else:
             if drain.above_since is not None:
                 drain.above_since = None
-                self.above_count[drain.site.zone] -= 1
+                drain.zone_above[0] -= 1
             if drain.within_since is None:
                 drain.within_since = ts
             if level <= median + (high - median) / 2 and not drain.alerts:
@@ -544,7 +572,7 @@ class DrainRules:
         """A wet zone with most drains above their bands: one high_water notice per wet period."""
         zone = drain.site.zone
         members = self.by_zone[zone]
-        if self.above_count[zone] <= self.config.surge_fraction * len(members) \
+        if drain.zone_above[0] <= self.config.surge_fraction * len(members) \
                 or not self.weather.is_wet(zone, ts):
             return
         period = self.weather.last_period(zone)
@@ -581,3 +609,20 @@ class DrainRules:
             self._active[key] = condition
             drain.alerts += 1
             self.transitions.append(Raised(condition, at_ms))
+
+
+def _quiet_below(medians: list[float | None], highs: list[float | None]) -> list[float]:
+    """Per local hour h, a level at or below which a reading in [h, h+1) is surely in the lower
+    half of its band (median + (high - median) / 2, interpolated linearly between the hours' half
+    pasts): that threshold's least value over [h, h+1], which is at h, h + 1/2 or h + 1. -inf
+    where a band is missing (such readings take the full path)."""
+    t = [None if m is None or h is None else m + (h - m) / 2
+         for m, h in zip(medians, highs, strict=True)]
+    out = []
+    for hour in range(24):
+        before, here, after = t[hour - 1], t[hour], t[(hour + 1) % 24]
+        if before is None or here is None or after is None:
+            out.append(-math.inf)
+        else:
+            out.append(min((before + here) / 2, here, (here + after) / 2))
+    return out

@@ -35,6 +35,7 @@ class RuleEngine:
         self.config = config
         self.lamps = LampRules(fleet, config, schedule, start_ms)
         self.drains = DrainRules(network, drain_config, start_ms)
+        self._has_lamps = len(fleet) > 0  # a town of drains alone: no lamp wakes to check
         self.below = BelowTargetRule(config)
         self.book = AlertBook(config, sink)
         self._apply()
@@ -69,7 +70,7 @@ class RuleEngine:
 
     def drain_reading(self, drain_id: str, ts_ms: int, level_cm: float,
                       battery_v: float | None = None, cover_open: bool | None = None) -> None:
-        if self.lamps.wants_advance(ts_ms):
+        if self._has_lamps and self.lamps.wants_advance(ts_ms):
             self.lamps.advance(ts_ms)
         drains = self.drains
         drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)

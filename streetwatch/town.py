@@ -4,6 +4,7 @@ drain or rain gauge stands (`LampSite`, `DrainSite`, `GaugeSite`) and what was o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +86,11 @@ class GaugeSite:
     lon: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DrainObservation:
-    """Drain `drain` reported `level_cm` (and battery, cover switch when it has them) at `ts_ms`."""
+class DrainObservation(NamedTuple):
+    """Drain `drain` reported `level_cm` (and battery, cover switch when it has them) at `ts_ms`.
+
+    (Drain and rain observations are named tuples: a month of a town's drains is millions of them,
+    and a tuple is built in a third of a frozen dataclass's time.)"""
 
     ts_ms: int
     drain: str
@@ -96,8 +99,7 @@ class DrainObservation:
     cover_open: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RainObservation:
+class RainObservation(NamedTuple):
     """Gauge `gauge` reported `rain_mm` since its previous report, at `ts_ms`."""
 
     ts_ms: int

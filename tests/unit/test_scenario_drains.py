@@ -302,9 +302,9 @@ def test_generation_is_deterministic_and_the_same_at_any_anchor(drains):
     assert first == scenario_events(drains, anchor_of(drains))
     odd = DAY0 + 9 * HOUR + 37 * MIN
     moved = scenario_events(drains, odd)
-    assert [dataclasses.replace(e, ts_ms=e.ts_ms - odd) for e in moved
+    assert [e._replace(ts_ms=e.ts_ms - odd) for e in moved
             if not isinstance(e, LampObservation)] == \
-        [dataclasses.replace(e, ts_ms=e.ts_ms - anchor_of(drains)) for e in first
+        [e._replace(ts_ms=e.ts_ms - anchor_of(drains)) for e in first
          if not isinstance(e, LampObservation)]
 
 
