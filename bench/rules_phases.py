@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import itertools
 import json
 import statistics
 import sys
@@ -389,6 +390,9 @@ def _drain_engine(drains: int,
     remember(engine, history)
     learn_s = time.perf_counter() - t0
     log(f"{drains:,} drains learned {len(history):,} readings in {learn_s:.1f} s")
+    del history
+    gc.collect()
+    gc.freeze()  # as stored replay and the live runner do after learning
     return engine, network, start, learn_s
 
 
@@ -431,11 +435,12 @@ def phase_drain_replay(params: dict[str, Any]) -> dict[str, Any]:
             day = list(drain_town.observations(network, first, first + drain_town.DAY_MS))
             generating[0] += time.perf_counter() - t
             generating[1] += len(day)
-            yield from day
+            yield day
 
     lines = alert_lines = notice_lines = 0
     t0 = time.perf_counter()
-    for line in replay_lines(engine, by_day(), start, end, MIN_MS):
+    observations = itertools.chain.from_iterable(by_day())  # no generator frame per reading
+    for line in replay_lines(engine, observations, start, end, MIN_MS):
         lines += 1
         alert_lines += line.startswith('{"type": "alert"')
         notice_lines += line.startswith('{"type": "notice"')

@@ -118,29 +118,45 @@ class LevelHistory:
 
     def band_list(self, day: int, wet_days: set[int],
                   config: BaselineConfig) -> list[Band | None]:
-        """`bands` as a list of 24 (None: no band at that hour). Written out, not through
-        `_band`: the rule core relearns 24 bands per drain every day."""
+        """`bands` as a list of 24 (None: no band at that hour)."""
+        columns = self.columns(day, wet_days, config)
+        return [None if median is None else Band(median, spread, low, high, n)
+                for median, spread, low, high, n in zip(*columns, strict=True)]
+
+    def columns(self, day: int, wet_days: set[int], config: BaselineConfig
+                ) -> tuple[list[float | None], list[float], list[float], list[float | None],
+                           list[int]]:
+        """The bands as columns of 24 -- medians (None: no band), spreads, lows, highs, samples
+        -- with no object per band: the rule core relearns 24 bands per drain every day."""
         dry = [self.days[d] for d in range(day - config.window_days, day)
                if d in self.days and d not in wet_days]
         k, floor, least = config.band_k * IQR_TO_SIGMA, config.min_halfwidth_cm, config.min_samples
-        out: list[Band | None] = []
+        medians: list[float | None] = []
+        spreads, lows, highs, counts = [], [], [], []
         for hour in range(24):
             levels: list[float] = []
             for hours in dry:
                 levels += hours[hour]
             n = len(levels)
             if n < least or n == 0:
-                out.append(None)
+                medians.append(None)
+                spreads.append(0.0)
+                lows.append(0.0)
+                highs.append(None)
+                counts.append(n)
                 continue
             levels.sort()
-            last = n - 1
-            median = _quantile(levels, 0.5) if last else levels[0]
-            spread = (_quantile(levels, 0.75) - _quantile(levels, 0.25)) if last else 0.0
+            spread = _quantile(levels, 0.75) - _quantile(levels, 0.25)
+            median = _quantile(levels, 0.5)
             half = k * spread
             if half < floor:
                 half = floor
-            out.append(Band(median, spread * IQR_TO_SIGMA, median - half, median + half, n))
-        return out
+            medians.append(median)
+            spreads.append(spread * IQR_TO_SIGMA)
+            lows.append(median - half)
+            highs.append(median + half)
+            counts.append(n)
+        return medians, spreads, lows, highs, counts  # type: ignore[return-value]
 
 
 def hour_bands(readings: Iterable[tuple[int, float]], wet: Sequence[WetPeriod], tz: ZoneInfo,

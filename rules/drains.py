@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 HOUR_MS = 3_600_000
 BATTERY_HYSTERESIS_V = 0.1
 IMPOSSIBLE_MARGIN_CM = 2.0  # beyond 0 or the depth by more than this: no water level can be there
+JUMP_FLOOR_CM = 2 * IMPOSSIBLE_MARGIN_CM  # a change this small is never a jump
 IMPOSSIBLE_READINGS = 2  # in a row: one is an outlier, two are a sensor
 JUMPS = 3  # impossible jumps within JUMP_WINDOW_MS: one wild reading makes two
 JUMP_WINDOW_MS = HOUR_MS
@@ -101,7 +102,7 @@ class _Drain:
     """What the rules remember of one drain."""
 
     __slots__ = ("key", "site", "points", "last_ts", "above_since", "within_since", "impossible_run",
-                 "clean_run", "jumps", "batteries", "history", "bands_day", "bands", "flat_since",
+                 "clean_run", "jumps", "batteries", "history", "bands_day", "flat_since", "columns",
                  "flat_low", "flat_high", "level", "median", "high", "alerts", "overflow", "medians",
                  "highs", "configured", "margin", "quiet_below", "ceiling", "zone_above",
                  "today", "today_hours")
@@ -119,7 +120,8 @@ class _Drain:
         self.batteries: deque[float] = deque(maxlen=3)
         self.history = LevelHistory()
         self.bands_day = -1
-        self.bands: dict[int, Band] = {}
+        self.columns: tuple = ([None] * 24, [0.0] * 24, [0.0] * 24, [None] * 24,
+                               [0] * 24)  # LevelHistory.columns: no band yet
         self.flat_since = -1
         self.flat_low = self.flat_high = 0.0
         self.level: float | None = None  # the judged (robust) level
@@ -142,6 +144,13 @@ class _Drain:
         self.today = -1  # the local day whose history bucket `today_hours` is
         self.today_hours: list[list[float]] = []
 
+    @property
+    def bands(self) -> dict[int, Band]:
+        """Today's learned bands as objects (for messages and tests; the rules read columns)."""
+        return {hour: Band(m, spread, low, high, n)
+                for hour, (m, spread, low, high, n) in enumerate(zip(*self.columns, strict=True))
+                if m is not None}
+
 
 class DrainRules:
     """Drain readings and rain in, condition transitions and high_water notices out."""
@@ -149,7 +158,7 @@ class DrainRules:
     def __init__(self, network: DrainNetwork, config: DrainConfig, start_ms: int) -> None:
         self.config = config
         self.start_ms = start_ms
-        self.now = start_ms
+        self.now = start_ms  # the latest silence wake handled (readings do not move it)
         self.clock = LocalClock(ZoneInfo(config.timezone))
         self.weather = ZoneWeather({g.id: g.zone for g in network.gauges}, config.weather)
         sites = sorted(network.drains, key=lambda s: s.id)
@@ -188,37 +197,103 @@ class DrainRules:
 
     # Inputs --------------------------------------------------------------------------------------
     def rain(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
-        self.advance(ts_ms)
+        if ts_ms >= self._next_wake:
+            self.advance(ts_ms)
         self.weather.rain(gauge, ts_ms, rain_mm)
 
     def remember(self, drain_id: str, ts_ms: int, level_cm: float) -> None:
         """A stored reading from before the core's start: learned from, not judged."""
         drain = self.drains.get(drain_id)
-        if drain is not None and not self._impossible(drain, level_cm):
-            day, hour, _ = self.clock.local(ts_ms)
+        if drain is None or level_cm < -IMPOSSIBLE_MARGIN_CM or level_cm > drain.ceiling:
+            return  # unknown, or impossible (as `reading` judges it)
+        day, hour, _ = self._local_cache.get(ts_ms // 900_000) or self.clock.local(ts_ms)
+        if drain.today == day:  # LevelHistory.add, the day's bucket at hand
+            drain.today_hours[hour].append(level_cm)
+        else:
             drain.history.add(day, hour, level_cm)
+            drain.today, drain.today_hours = day, drain.history.days[day]
 
-    def reading(self, drain_id: str, ts_ms: int, level_cm: float, battery_v: float | None,
+    def reading(self, drain_id: str, ts: int, level: float, battery_v: float | None,
                 cover_open: bool | None) -> None:
         """A stored or live drain reading; one not newer than the drain's latest changes nothing."""
         drain = self.drains.get(drain_id)
-        if drain is None or ts_ms <= drain.last_ts:
+        if drain is None or ts <= drain.last_ts:
             return
-        if ts_ms >= self._next_wake:
-            self.advance(ts_ms)
-        elif ts_ms > self.now:
-            self.now = ts_ms
-        drain.last_ts = ts_ms  # its silence wake, when it comes, moves on (see `advance`)
+        if ts >= self._next_wake:
+            self.advance(ts)
+        drain.last_ts = ts  # its silence wake, when it comes, moves on (see `advance`)
         alerts = drain.alerts
         if alerts:
-            self._set(drain, "drain_silent", None, ts_ms, "drain reported again")
+            self._set(drain, "drain_silent", None, ts, "drain reported again")
         if cover_open or (cover_open is not None and alerts):
-            self._judge_cover(drain, ts_ms, cover_open)
+            self._judge_cover(drain, ts, cover_open)
         if battery_v is not None:
             drain.batteries.append(battery_v)
             if battery_v < self._battery_fine or alerts:
-                self._judge_battery(drain, ts_ms)
-        self._judge_level(drain, ts_ms, level_cm)
+                self._judge_battery(drain, ts)
+        # The level: keep the reading (recent points, jumps, the flat run, the learning
+        # history), take the judged level and the band at this instant, then judge. Written out
+        # flat: it runs at every reading of every drain, and the quiet case (inside the lower
+        # part of its band, far from overflowing, nothing open) does no more than keep it.
+        if level < -IMPOSSIBLE_MARGIN_CM or level > drain.ceiling:
+            drain.impossible_run += 1
+            drain.clean_run = 0
+            self._judge_sensor(drain, ts)
+            return  # one impossible level judges nothing (two are a sensor_fault)
+        drain.impossible_run = 0
+        drain.clean_run += 1
+        points, jumps = drain.points, drain.jumps
+        if points:
+            last_ts, last_level = points[-1]
+            step = level - last_level
+            if (step > JUMP_FLOOR_CM or step < -JUMP_FLOOR_CM) and abs(step) > \
+                    self._max_rise_per_ms * (ts - last_ts):
+                jumps.append(ts)  # faster than water rises (and more than the floor)
+            if jumps and jumps[0] <= ts - JUMP_WINDOW_MS:
+                jumps.popleft()
+        points.append((ts, level))
+        if len(points) > 3 and points[1][0] <= ts - self._keep_ms:
+            points.popleft()  # keeps one reading at or before the look-back start
+        low = level if level < drain.flat_low else drain.flat_low
+        high = level if level > drain.flat_high else drain.flat_high
+        if drain.flat_since < 0 or high - low > self._stuck_tolerance:
+            drain.flat_since, low, high = ts, level, level
+        drain.flat_low, drain.flat_high = low, high
+        day, hour, midnight = self._local_cache.get(ts // 900_000) or self.clock.local(ts)
+        alerts = drain.alerts
+        if drain.today == day and not alerts:  # LevelHistory.add, the day's bucket at hand
+            drain.today_hours[hour].append(level)
+        elif not alerts or not (self._is_active(drain, "blockage")
+                                or self._is_active(drain, "sensor_fault")):
+            drain.history.add(day, hour, level)  # a known fault is not the drain's normal
+            drain.today, drain.today_hours = day, drain.history.days[day]
+        n = len(points)
+        if n >= 3:  # the median of the last three
+            a, b = points[-2][1], points[-3][1]
+            drain.level = judged = (level if a <= level <= b or b <= level <= a
+                                    else a if level <= a <= b or b <= a <= level else b)
+        else:
+            drain.level = judged = level if n == 1 else (level + points[-2][1]) / 2
+        if drain.bands_day != day and drain.configured is None:
+            self._learn_bands(drain, day)
+        if jumps or ts - drain.flat_since >= self._stuck_after or alerts:
+            self._judge_sensor(drain, ts)
+            if drain.alerts and self._is_active(drain, "sensor_fault"):
+                self._forget_position(drain)  # a sensor not to be believed judges nothing
+                return
+        if not alerts and judged <= drain.quiet_below[hour] and drain.above_since is None:
+            if drain.within_since is None:  # the quiet case: the lower half of its band
+                drain.within_since = ts
+        else:
+            self._judge_blockage(drain, ts, (ts - midnight) / HOUR_MS)
+        overflow = drain.overflow
+        if overflow is not None and (
+                alerts or judged >= overflow - drain.margin
+                or (n >= self._min_points and points[-self._min_points][0] > ts - self._window_ms
+                    and self._could_reach(drain, overflow))):
+            self._judge_overflow(drain, ts, overflow)
+        if drain.zone_above[0]:
+            self._judge_surge(drain, ts)
 
     def advance(self, now_ms: int) -> None:
         """Silences due at or before `now_ms`, in time order. A drain's wake is not moved at each
@@ -281,87 +356,19 @@ class DrainRules:
 
     # Levels --------------------------------------------------------------------------------------
     def _impossible(self, drain: _Drain, level: float) -> bool:
-        """Below zero or above the depth by more than the margin (as `_judge_level` writes out)."""
+        """Below zero or above the depth by more than the margin (as `reading` writes out)."""
         depth = drain.site.depth_cm
         return level < -IMPOSSIBLE_MARGIN_CM or (
             depth is not None and level > depth + IMPOSSIBLE_MARGIN_CM)
 
-    def _judge_level(self, drain: _Drain, ts: int, level: float) -> None:
-        """Keep the reading (recent points, jumps, the flat run, the learning history), take the
-        judged level and the band at this instant, then judge. Written out flat: it runs at every
-        reading of every drain, and the quiet case (inside the lower part of its band, far from
-        overflowing, nothing open) does no more than keep the reading."""
-        if level < -IMPOSSIBLE_MARGIN_CM or level > drain.ceiling:
-            drain.impossible_run += 1
-            drain.clean_run = 0
-            self._judge_sensor(drain, ts)
-            return  # one impossible level judges nothing (two are a sensor_fault)
-        drain.impossible_run = 0
-        drain.clean_run += 1
-        points, jumps = drain.points, drain.jumps
-        if points:
-            last_ts, last_level = points[-1]
-            limit = self._max_rise_per_ms * (ts - last_ts)
-            if limit < 2 * IMPOSSIBLE_MARGIN_CM:
-                limit = 2 * IMPOSSIBLE_MARGIN_CM
-            if level - last_level > limit or last_level - level > limit:
-                jumps.append(ts)
-            if jumps and jumps[0] <= ts - JUMP_WINDOW_MS:
-                jumps.popleft()
-        points.append((ts, level))
-        if len(points) > 3 and points[1][0] <= ts - self._keep_ms:
-            points.popleft()  # keeps one reading at or before the look-back start
-        low = level if level < drain.flat_low else drain.flat_low
-        high = level if level > drain.flat_high else drain.flat_high
-        if drain.flat_since < 0 or high - low > self._stuck_tolerance:
-            drain.flat_since, low, high = ts, level, level
-        drain.flat_low, drain.flat_high = low, high
-        day, hour, midnight = self._local_cache.get(ts // 900_000) or self.clock.local(ts)
-        alerts = drain.alerts
-        if not alerts or not (self._is_active(drain, "blockage")
-                              or self._is_active(drain, "sensor_fault")):
-            if drain.today != day:  # LevelHistory.add, with the day's bucket kept at hand
-                drain.history.add(day, hour, level)
-                drain.today, drain.today_hours = day, drain.history.days[day]
-            else:
-                drain.today_hours[hour].append(level)  # a known fault is not the drain's normal
-        n = len(points)
-        if n >= 3:  # the median of the last three
-            a, b = points[-2][1], points[-3][1]
-            drain.level = judged = (level if a <= level <= b or b <= level <= a
-                                    else a if level <= a <= b or b <= a <= level else b)
-        else:
-            drain.level = judged = level if n == 1 else (level + points[-2][1]) / 2
-        if drain.bands_day != day and drain.configured is None:
-            self._learn_bands(drain, day)
-        if jumps or ts - drain.flat_since >= self._stuck_after or alerts:
-            self._judge_sensor(drain, ts)
-            if drain.alerts and self._is_active(drain, "sensor_fault"):
-                self._forget_position(drain)  # a sensor not to be believed judges nothing
-                return
-        if not alerts and judged <= drain.quiet_below[hour] and drain.above_since is None:
-            if drain.within_since is None:  # the quiet case: the lower half of its band
-                drain.within_since = ts
-        else:
-            self._judge_blockage(drain, ts, (ts - midnight) / HOUR_MS)
-        overflow = drain.overflow
-        if overflow is not None and (
-                alerts or judged >= overflow - drain.margin
-                or (n >= self._min_points and points[-self._min_points][0] > ts - self._window_ms
-                    and self._could_reach(drain, overflow))):
-            self._judge_overflow(drain, ts, overflow)
-        if drain.zone_above[0]:
-            self._judge_surge(drain, ts)
-
     def _learn_bands(self, drain: _Drain, day: int) -> None:
         """The day's bands, learned from the days before (once a day, at its first reading)."""
-        listed = drain.history.band_list(day, self._wet_days_of(drain.site.zone, day),
-                                         self.config.baseline)
-        drain.bands = {hour: band for hour, band in enumerate(listed) if band is not None}
+        columns = drain.history.columns(day, self._wet_days_of(drain.site.zone, day),
+                                        self.config.baseline)
+        drain.columns = columns
         drain.history.forget_before(day - self.config.baseline.window_days)
         drain.bands_day = day
-        drain.medians = [None if b is None else b.median_cm for b in listed]
-        drain.highs = [None if b is None else b.high_cm for b in listed]
+        drain.medians, drain.highs = columns[0], columns[3]
         drain.quiet_below = _quiet_below(drain.medians, drain.highs)
 
     def _median_high(self, drain: _Drain, hours: float) -> tuple[float | None, float | None]:
@@ -383,7 +390,7 @@ class DrainRules:
         """The whole band at `ts` (for messages)."""
         if drain.configured is not None:
             return drain.configured
-        return band_at_hour(drain.bands, self.clock.hours_of_day(ts))
+        return band_at_hour(drain.bands, self.clock.hours_of_day(ts))  # type: ignore[arg-type]
 
     def _wet_days_of(self, zone: str, day: int) -> set[int]:
         key = (zone, day)
@@ -463,25 +470,29 @@ class DrainRules:
 
     def _blockage_reason(self, drain: _Drain, ts: int) -> str | None:
         """The downstream comparison first (it names the pipe to open, wet or dry), then the
-        dry-weather rules: above the band for the hold, or rising against it over the hold."""
+        dry-weather rules: above the band for the hold, or rising against it over the hold.
+        (Judged on the band's median and high at this reading; the whole band is looked up only
+        for a message.)"""
         hold = self.config.hold_ms
-        band, level = self._band_now(drain, ts), drain.level
-        if band is None or level is None:
+        median, high, level = drain.median, drain.high, drain.level
+        if median is None or high is None or level is None:
             return None
         if drain.above_since is not None and ts - drain.above_since >= hold:
             below = self._low_downstream(drain, ts)
             if below is not None:
                 return (f"segment {drain.site.id} -> {below.site.id}: {drain.site.id} at "
-                        f"{level:.1f} cm, above its band ({band.high_cm:.1f} cm), while "
+                        f"{level:.1f} cm, above its band ({high:.1f} cm), while "
                         f"downstream {below.site.id} stays within its band: inspect the pipe "
                         "between them")
         dry_since = self._dry_since(drain.site.zone, ts)
         if dry_since is None:
             return None  # wet: a high level is the storm's until shown otherwise
         if drain.above_since is not None and ts - max(drain.above_since, dry_since) >= hold:
-            return (f"level {level:.1f} cm above its dry-weather band ({band.low_cm:.1f}-"
-                    f"{band.high_cm:.1f} cm) for {(ts - drain.above_since) // 60_000} min")
-        if level > band.median_cm + (band.high_cm - band.median_cm) / 2:
+            band = self._band_now(drain, ts)
+            low = f"{band.low_cm:.1f}" if band is not None else "?"
+            return (f"level {level:.1f} cm above its dry-weather band ({low}-{high:.1f} cm) "
+                    f"for {(ts - drain.above_since) // 60_000} min")
+        if level > median + (high - median) / 2:
             rise = self._rise_against_band(drain, ts, dry_since)
             if rise is not None and rise >= self.config.rise_cm_per_h:
                 return (f"level {level:.1f} cm rising {rise:.1f} cm/h against its dry-weather "

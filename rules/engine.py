@@ -36,6 +36,9 @@ class RuleEngine:
         self.lamps = LampRules(fleet, config, schedule, start_ms)
         self.drains = DrainRules(network, drain_config, start_ms)
         self._has_lamps = len(fleet) > 0  # a town of drains alone: no lamp wakes to check
+        # remember_drain(drain_id, ts_ms, level_cm): a drain reading from before the start, to
+        # learn its baseline from, not judged (DrainRules.remember itself: one call less each).
+        self.remember_drain = self.drains.remember
         self.below = BelowTargetRule(config)
         self.book = AlertBook(config, sink)
         self._apply()
@@ -74,17 +77,15 @@ class RuleEngine:
             self.lamps.advance(ts_ms)
         drains = self.drains
         drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)
-        if drains.transitions or drains.notices or self.lamps.transitions:
+        if drains.transitions or drains.notices or (self._has_lamps and self.lamps.transitions):
             self._apply()
 
     def rain_reading(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
-        self.lamps.advance(ts_ms)
+        if self._has_lamps and self.lamps.wants_advance(ts_ms):
+            self.lamps.advance(ts_ms)
         self.drains.rain(gauge, ts_ms, rain_mm)
-        self._apply()
-
-    def remember_drain(self, drain_id: str, ts_ms: int, level_cm: float) -> None:
-        """A drain reading from before the start: for learning its baseline, not for judging."""
-        self.drains.remember(drain_id, ts_ms, level_cm)
+        if self.drains.transitions or (self._has_lamps and self.lamps.transitions):
+            self._apply()
 
     def remember_rain(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         """Rain from before the start: which of the learning days were dry."""

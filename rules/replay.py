@@ -35,18 +35,20 @@ def replay_items(engine: RuleEngine, observations: Iterable[Observation], from_m
                  to_ms: int, every_ms: int) -> Iterator[AlertEvent | Notice | LightingRate]:
     """`replay_lines` as objects (the live runner's rebuild stores and publishes them)."""
     next_tick = -(-engine.now // every_ms) * every_ms
+    drain_reading, book = engine.drain_reading, engine.book
     for observation in observations:
-        if observation.ts_ms >= to_ms:
+        ts = observation.ts_ms
+        if ts >= to_ms:
             break
-        while next_tick < observation.ts_ms:
+        while next_tick < ts:
             yield from _tick(engine, next_tick, from_ms)
             next_tick += every_ms
         if type(observation) is DrainObservation:  # most of a town's readings: no `feed` call
-            engine.drain_reading(observation.drain, observation.ts_ms, observation.level_cm,
-                                 observation.battery_v, observation.cover_open)
+            _, drain, level, battery, cover = observation
+            drain_reading(drain, ts, level, battery, cover)
         else:
             feed(engine, observation)
-        if engine.book.events:
+        if book.events:
             yield from _events(engine, from_ms, to_ms)
     while next_tick < to_ms:
         yield from _tick(engine, next_tick, from_ms)
@@ -71,11 +73,13 @@ def feed(engine: RuleEngine, observation: Observation) -> None:
 def remember(engine: RuleEngine, history: Iterable[DrainObservation | RainObservation]) -> None:
     """Readings from before the engine's start, in time order: each drain's baseline is learned
     from them (and which of those days were dry), nothing is judged."""
+    remember_drain, remember_rain = engine.remember_drain, engine.remember_rain
     for observation in history:
-        if isinstance(observation, DrainObservation):
-            engine.remember_drain(observation.drain, observation.ts_ms, observation.level_cm)
+        if type(observation) is DrainObservation:
+            ts, drain, level, _, _ = observation
+            remember_drain(drain, ts, level)
         else:
-            engine.remember_rain(observation.gauge, observation.ts_ms, observation.rain_mm)
+            remember_rain(observation.gauge, observation.ts_ms, observation.rain_mm)
 
 
 def history_start_ms(engine: RuleEngine, start_ms: int) -> int:

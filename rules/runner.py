@@ -12,6 +12,7 @@ readings a little late on the wire are still judged in order).
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -98,6 +99,8 @@ class RuleRunner:
         if len(self.core.drains):
             remember(self.core, stored_history(self.influx, history_start_ms(self.core, start),
                                                start))
+            gc.collect()
+            gc.freeze()  # the learned history lives long: the collector need not walk it
         open_alerts = self.store.open_alerts()
         for stored in open_alerts:
             self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,

@@ -9,6 +9,7 @@ before the start, exactly as the live runner learns it on its start.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -37,6 +38,8 @@ def stored_replay_lines(settings: Settings, from_ms: int, to_ms: int, every_s: i
     with InfluxClient.from_settings(settings) as influx:
         if len(core.drains):
             remember(core, stored_history(influx, history_start_ms(core, start_ms), start_ms))
+            gc.collect()
+            gc.freeze()  # the learned history lives long: the collector need not walk it
         yield from replay_lines(core, stored_observations(influx, start_ms, to_ms), from_ms,
                                 to_ms, every_ms)
 

@@ -8,25 +8,22 @@ around the wall clock (UTC), so it is night whenever the test runs.
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from rules.runner import RuleRunner, RunnerConfig
 from rules.stored_replay import stored_replay_lines
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import SeriesTags, lamp_line
 from streetwatch.registry.migrate import upgrade
-from streetwatch.registry.store import load_device_index, load_lamps, make_engine, upsert_devices
+from streetwatch.registry.store import make_engine, upsert_devices
 from streetwatch.schemas import LampReading
-from streetwatch.settings import INGEST_USER, RULES_USER
+from streetwatch.settings import RULES_USER
 
 from processes import drop_session, publish_as, wait_for
+from rule_live import AlertWatcher, start_runner
 
 LAMPS = [f"L{p:03d}" for p in range(1, 7)]
 
@@ -50,40 +47,6 @@ def town(settings_for, mosquitto):
     yield settings, sql
     drop_session(mosquitto.host, mosquitto.port, RULES_USER, mosquitto.password(RULES_USER))
     sql.dispose()
-
-
-class AlertWatcher:
-    """Subscribes to streetwatch/alerts/# (as the ingest account, clean session)."""
-
-    def __init__(self, mosquitto) -> None:
-        self.events: list[dict] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"w-{uuid.uuid4().hex[:6]}", clean_session=True)
-        self.client.username_pw_set(INGEST_USER, mosquitto.password(INGEST_USER))
-        ready = threading.Event()
-        self.client.on_subscribe = lambda *_: ready.set()
-        self.client.on_message = lambda _c, _u, m: self.events.append(
-            {**json.loads(m.payload), "_topic": m.topic, "_at": time.time()})
-        self.client.connect(mosquitto.host, mosquitto.port)
-        self.client.loop_start()
-        self.client.subscribe("streetwatch/alerts/#", qos=1)
-        assert ready.wait(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def start_runner(settings, sql) -> tuple[RuleRunner, threading.Event, threading.Thread]:
-    """The live runner in a thread (1 s ticks, 60 s warm-up), rebuilt from the registry."""
-    runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
-                        AlertStore(sql), InfluxClient.from_settings(settings),
-                        lambda: load_device_index(sql))
-    runner.rebuild(load_lamps(sql))
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    return runner, stop, thread
 
 
 def lamp_message(lamp: str, ts_ms: int, on: bool) -> tuple[str, bytes]:

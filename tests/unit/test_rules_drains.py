@@ -6,6 +6,16 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules.drains import DrainNetwork
+from rules.engine import RuleEngine
+from rules.fleet import Fleet
+from rules.lifecycle import MemorySink, OpenAlert
+from streetwatch.alerts.model import Condition
+from streetwatch.town import DrainSite
+
 from drain_drive import (
     DAY,
     HOUR,
@@ -18,15 +28,6 @@ from drain_drive import (
     events,
     run,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from rules.drains import DrainNetwork
-from rules.engine import RuleEngine
-from rules.fleet import Fleet
-from rules.lifecycle import MemorySink, OpenAlert
-from streetwatch.alerts.model import Condition
-from streetwatch.town import DrainSite
 
 DRAINS = chain()
 RAIN = (at("12:00"), at("15:00"))  # 1 mm every 10 min: wet from 12:10 until 6 h + 6 h after
