@@ -1,14 +1,12 @@
 """Where the drain reports' inputs come from: the registry and alerts (SQL), drain and rain
 readings (InfluxDB). I/O adapter around rules/drain_reports.py (pure), which defines the figures.
 
-Readings are read an hour at a time in time order and streamed into the core, so a month of
-readings never sits in memory; rain (a few gauges) is read whole. Alerts are narrowed to drain
-subjects and the report window in SQL.
+Readings are read an hour at a time in time order (rules/sources.py, as replay reads them) and
+streamed into the core, so a month of readings never sits in memory; rain (a few gauges) is read
+whole. Alerts are narrowed to drain subjects and the report window in SQL.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 from sqlalchemy import Engine, select
 
@@ -23,15 +21,14 @@ from rules.drain_reports import (
     dredging_list,
     dredging_spans,
 )
+from rules.sources import stored_drains, stored_rain
 from streetwatch.alerts.model import drain_subject
-from streetwatch.influx import InfluxClient, influxql_ident
+from streetwatch.influx import InfluxClient
 from streetwatch.registry.models import Alert
 from streetwatch.registry.store import load_drains, load_gauges, make_engine
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 from streetwatch.settings import Settings
-from streetwatch.town import DrainObservation, RainObservation
 
-CHUNK_MS = 3_600_000
 DRAIN_PREFIX = drain_subject("")
 
 
@@ -45,8 +42,8 @@ def drains_report_csv(settings: Settings, influx: InfluxClient, from_ms: int, to
         alerts = drain_alerts(sql, from_ms, to_ms)
     finally:
         sql.dispose()
-    rain = list(rain_observations(influx, rain_from, to_ms))
-    readings = drain_observations(influx, readings_from, to_ms)
+    rain = list(stored_rain(influx, rain_from, to_ms))
+    readings = stored_drains(influx, readings_from, to_ms)
     return drains_csv(drain_period_rows(drains, gauges, readings, rain, alerts, (from_ms, to_ms),
                                         config))
 
@@ -60,8 +57,8 @@ def dredging_report_csv(settings: Settings, influx: InfluxClient, at_ms: int, we
         drains, gauges = load_drains(sql), load_gauges(sql)
     finally:
         sql.dispose()
-    rain = list(rain_observations(influx, rain_from, readings_to))
-    readings = drain_observations(influx, readings_from, readings_to)
+    rain = list(stored_rain(influx, rain_from, readings_to))
+    readings = stored_drains(influx, readings_from, readings_to)
     return dredging_csv(dredging_list(drains, gauges, readings, rain, at_ms, config))
 
 
@@ -77,38 +74,8 @@ def drain_alerts(sql: Engine, from_ms: int, to_ms: int) -> list[DrainAlert]:
                 for subject, kind, raised in conn.execute(query)]
 
 
-def drain_observations(influx: InfluxClient, from_ms: int, to_ms: int
-                       ) -> Iterator[DrainObservation]:
-    """`drain` levels in [from_ms, to_ms), in time order (then by sensor)."""
-    for row in _hourly_rows(influx, "drain", ("level_cm", "sensor"), from_ms, to_ms, "sensor"):
-        if row.get("level_cm") is not None:
-            yield DrainObservation(int(row["time"]), row["sensor"], float(row["level_cm"]))
-
-
-def rain_observations(influx: InfluxClient, from_ms: int, to_ms: int
-                      ) -> Iterator[RainObservation]:
-    """`rain` readings in [from_ms, to_ms), in time order (then by gauge)."""
-    for row in _hourly_rows(influx, "rain", ("rain_mm", "gauge"), from_ms, to_ms, "gauge"):
-        if row.get("rain_mm") is not None:
-            yield RainObservation(int(row["time"]), row["gauge"], float(row["rain_mm"]))
-
-
-def _hourly_rows(influx: InfluxClient, measurement: str, columns: tuple[str, ...], from_ms: int,
-                 to_ms: int, tag: str) -> Iterator[dict]:
-    """Rows of `measurement` in [from_ms, to_ms), an hour per query, ordered by (time, tag)."""
-    selected = ", ".join(influxql_ident(column) for column in columns)
-    for start in range(from_ms, to_ms, CHUNK_MS):
-        end = min(start + CHUNK_MS, to_ms)
-        rows = influx.rows_chunked(f"SELECT {selected} FROM {influxql_ident(measurement)} "
-                                   f"WHERE time >= {start}ms AND time < {end}ms")
-        rows.sort(key=lambda row: (row["time"], row[tag]))
-        yield from rows
-
-
 __all__ = [
     "drain_alerts",
-    "drain_observations",
     "drains_report_csv",
     "dredging_report_csv",
-    "rain_observations",
 ]

@@ -44,15 +44,15 @@ def stored_observations(influx: InfluxClient, from_ms: int, to_ms: int) -> Itera
     """Lamp, rain and drain readings and gateway statuses in [from_ms, to_ms), merged in
     timestamp order (at equal instants in that order, as streetwatch.town.OBSERVATION_ORDER says;
     each source in InfluxDB's order, which is stable)."""
-    return heapq.merge(_lamps(influx, from_ms, to_ms), _rains(influx, from_ms, to_ms),
-                       _drains(influx, from_ms, to_ms), _statuses(influx, from_ms, to_ms),
+    return heapq.merge(_lamps(influx, from_ms, to_ms), stored_rain(influx, from_ms, to_ms),
+                       stored_drains(influx, from_ms, to_ms), _statuses(influx, from_ms, to_ms),
                        key=lambda o: o.ts_ms)
 
 
 def stored_history(influx: InfluxClient, from_ms: int,
                    to_ms: int) -> Iterator[DrainObservation | RainObservation]:
     """Rain and drain readings in [from_ms, to_ms) in timestamp order: what baselines learn from."""
-    return heapq.merge(_rains(influx, from_ms, to_ms), _drains(influx, from_ms, to_ms),
+    return heapq.merge(stored_rain(influx, from_ms, to_ms), stored_drains(influx, from_ms, to_ms),
                        key=lambda o: o.ts_ms)
 
 
@@ -74,7 +74,8 @@ def _lamps(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[LampObser
                                   row.get("fault") or None)
 
 
-def _drains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[DrainObservation]:
+def stored_drains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[DrainObservation]:
+    """Stored `drain` readings in [from_ms, to_ms), in time order (then by sensor)."""
     columns = '"level_cm", "battery_v", "cover_open", "sensor"'
     for row in _rows(influx, "drain", columns, "sensor", from_ms, to_ms):
         if row.get("level_cm") is not None:
@@ -83,7 +84,8 @@ def _drains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[DrainObs
                                    row.get("battery_v"), None if cover is None else bool(cover))
 
 
-def _rains(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[RainObservation]:
+def stored_rain(influx: InfluxClient, from_ms: int, to_ms: int) -> Iterator[RainObservation]:
+    """Stored `rain` readings in [from_ms, to_ms), in time order (then by gauge)."""
     for row in _rows(influx, "rain", '"rain_mm", "gauge"', "gauge", from_ms, to_ms):
         if row.get("rain_mm") is not None:
             yield RainObservation(int(row["time"]), row["gauge"], float(row["rain_mm"]))

@@ -252,8 +252,8 @@ def test_drain_and_notice_kinds_may_be_forbidden(tmp_path):
     assert scenario.forbidden_kinds == ("blockage", "high_water")
 
 
-def test_labels_read_message_and_notices(tmp_path):
-    scenario = load_scenario(write(tmp_path, DRAINS.replace("no_other_alerts = true", """
+# A blockage label with a message and a notice label (its tolerance and drains filled in).
+LABELS = """
 no_other_alerts = true
 [[expect.alerts]]
 event = "raised"
@@ -266,8 +266,14 @@ message = "D1 -> D2"
 kind = "high_water"
 zone = "Z1"
 at = "10:20"
-within_s = 1200
-drains = ["D2", "D1"]
+within_s = {within_s}
+drains = {drains}
+"""
+
+
+def test_labels_read_message_and_notices(tmp_path):
+    labels = LABELS.format(within_s=1200, drains='["D2", "D1"]')
+    scenario = load_scenario(write(tmp_path, DRAINS.replace("no_other_alerts = true", labels + """
 [[expect.notices]]
 kind = "high_water"
 zone = "Z1"
@@ -512,22 +518,8 @@ def alert_line(anchor, at_ms, message, kind="blockage", subject="drain:D1") -> s
 
 @pytest.fixture
 def labelled(tmp_path):
-    return load_scenario(write(tmp_path, DRAINS.replace("no_other_alerts = true", """
-no_other_alerts = true
-[[expect.alerts]]
-event = "raised"
-kind = "blockage"
-subject = "drain:D1"
-at = "11:40"
-within_s = 600
-message = "D1 -> D2"
-[[expect.notices]]
-kind = "high_water"
-zone = "Z1"
-at = "10:20"
-within_s = 600
-drains = ["D3", "D1", "D2"]
-""")))
+    labels = LABELS.format(within_s=600, drains='["D3", "D1", "D2"]')
+    return load_scenario(write(tmp_path, DRAINS.replace("no_other_alerts = true", labels)))
 
 
 def missed(results):
