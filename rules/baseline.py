@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rules.weather import WetPeriod
+from streetwatch.town import DrainSite
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
@@ -54,23 +55,24 @@ class LocalClock:
     """Epoch ms -> local day ordinal, hour and time of day in the town's zone, cached per UTC
     quarter hour (every zone's offset is a multiple of 15 min, so it never changes inside one)."""
 
-    _BLOCK_MS = 900_000
+    BLOCK_MS = 900_000
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._cache: dict[int, tuple[int, int, int]] = {}
+        # (day, hour, local midnight ms) by `ts // BLOCK_MS`: a hot loop may look it up itself
+        self.cache: dict[int, tuple[int, int, int]] = {}
 
     def local(self, ts_ms: int) -> tuple[int, int, int]:
         """(day ordinal, hour, local midnight in epoch ms) of the quarter hour holding ts_ms."""
-        block = ts_ms // self._BLOCK_MS
-        found = self._cache.get(block)
+        block = ts_ms // self.BLOCK_MS
+        found = self.cache.get(block)
         if found is None:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            start = block * self._BLOCK_MS
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            start = block * self.BLOCK_MS
             local = datetime.fromtimestamp(start / 1000, UTC).astimezone(self.tz)
             since_midnight = ((local.hour * 60 + local.minute) * 60 + local.second) * 1000
-            found = self._cache[block] = (local.toordinal(), local.hour, start - since_midnight)
+            found = self.cache[block] = (local.toordinal(), local.hour, start - since_midnight)
         return found
 
     def day_hour(self, ts_ms: int) -> tuple[int, int]:
@@ -93,35 +95,34 @@ class LocalClock:
 
 
 class LevelHistory:
-    """One drain's readings by local day and hour: what its bands are learned from."""
+    """One drain's readings by local day and hour: what its bands are learned from. The day being
+    added to is kept at hand: readings come in time order, so most adds skip the day lookup."""
 
-    __slots__ = ("days",)
+    __slots__ = ("days", "_today", "_today_hours")
 
     def __init__(self) -> None:
         self.days: dict[int, list[list[float]]] = {}
+        self._today = -1
+        self._today_hours: list[list[float]] = []
 
     def add(self, day: int, hour: int, level_cm: float) -> None:
-        hours = self.days.get(day)
-        if hours is None:
-            hours = self.days[day] = [[] for _ in range(24)]
-        hours[hour].append(level_cm)
+        if day != self._today:
+            hours = self.days.get(day)
+            if hours is None:
+                hours = self.days[day] = [[] for _ in range(24)]
+            self._today, self._today_hours = day, hours
+        self._today_hours[hour].append(level_cm)
 
     def forget_before(self, day: int) -> None:
         for old in [d for d in self.days if d < day]:
             del self.days[old]
+        if self._today < day:
+            self._today = -1  # its bucket is gone with it
 
     def bands(self, day: int, wet_days: set[int], config: BaselineConfig) -> dict[int, Band]:
         """Bands by local hour from the dry days among the `window_days` days before `day`. An
         hour with fewer than `min_samples` dry readings has no band (no judging against a guess)."""
-        return {hour: band for hour, band in enumerate(self.band_list(day, wet_days, config))
-                if band is not None}
-
-    def band_list(self, day: int, wet_days: set[int],
-                  config: BaselineConfig) -> list[Band | None]:
-        """`bands` as a list of 24 (None: no band at that hour)."""
-        columns = self.columns(day, wet_days, config)
-        return [None if median is None else Band(median, spread, low, high, n)
-                for median, spread, low, high, n in zip(*columns, strict=True)]
+        return bands_of(self.columns(day, wet_days, config))
 
     def columns(self, day: int, wet_days: set[int], config: BaselineConfig
                 ) -> tuple[list[float | None], list[float], list[float], list[float | None],
@@ -172,13 +173,19 @@ def hour_bands(readings: Iterable[tuple[int, float]], wet: Sequence[WetPeriod], 
     return history.bands(clock.day(until_ms), clock.wet_days(wet), config)
 
 
-def _band(levels: list[float], config: BaselineConfig) -> Band:
-    """One sort, three order statistics: a town's bands are relearned every day, 24 per drain."""
-    ordered = sorted(levels)
-    median = _quantile(ordered, 0.5)
-    spread = (_quantile(ordered, 0.75) - _quantile(ordered, 0.25)) * IQR_TO_SIGMA
-    half = max(config.band_k * spread, config.min_halfwidth_cm)
-    return Band(median, spread, median - half, median + half, len(levels))
+def bands_of(columns: tuple) -> dict[int, Band]:
+    """`LevelHistory.columns` as Band objects by hour (hours without a band left out)."""
+    return {hour: Band(median, spread, low, high, n)
+            for hour, (median, spread, low, high, n) in enumerate(zip(*columns, strict=True))
+            if median is not None}
+
+
+def configured_band(site: DrainSite) -> Band | None:
+    """The registry's normal band of `site` (the same at every hour), or None: learn one."""
+    if site.normal_low_cm is None or site.normal_high_cm is None:
+        return None
+    low, high = site.normal_low_cm, site.normal_high_cm
+    return Band((low + high) / 2, 0.0, low, high, 0)
 
 
 def _quantile(ordered: list[float], p: float) -> float:

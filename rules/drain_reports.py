@@ -53,7 +53,14 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from rules.baseline import Band, BaselineConfig, LevelHistory, LocalClock, band_at
+from rules.baseline import (
+    Band,
+    BaselineConfig,
+    LevelHistory,
+    LocalClock,
+    band_at,
+    configured_band,
+)
 from rules.weather import WeatherConfig, WetPeriod, ZoneWeather
 from streetwatch.town import DrainObservation, DrainSite, GaugeSite, RainObservation
 
@@ -143,14 +150,6 @@ def drains_report_spans(window: Period, config: DrainReportConfig) -> tuple[int,
     readings_from = min(local_midnight_ms(first_day - config.baseline.window_days, config.tz),
                         window[0] - config.hold_cap_ms)
     return readings_from, readings_from - wet_lookback_ms(config.weather)
-
-
-def configured_band(site: DrainSite) -> Band | None:
-    """The registry's normal band of `site` as a Band, or None when it has none (learn one)."""
-    if site.normal_low_cm is None or site.normal_high_cm is None:
-        return None
-    low, high = site.normal_low_cm, site.normal_high_cm
-    return Band((low + high) / 2, 0.0, low, high, 0)
 
 
 @dataclass(slots=True)
@@ -482,7 +481,6 @@ __all__ = [
     "DrainReportConfig",
     "DredgingConfig",
     "DredgingRow",
-    "configured_band",
     "day_levels",
     "drain_period_rows",
     "drains_csv",

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from rules.baseline import Band, BaselineConfig, LevelHistory, LocalClock, band_at_hour
+from rules.baseline import (
+    Band,
+    BaselineConfig,
+    LevelHistory,
+    LocalClock,
+    band_at_hour,
+    bands_of,
+    configured_band,
+)
 from rules.overflow import OverflowConfig, overflow_imminent
 from rules.timers import NEVER, Timers
 from rules.weather import WeatherConfig, ZoneWeather
@@ -103,11 +111,10 @@ class _Drain:
 
     __slots__ = ("key", "site", "points", "last_ts", "above_since", "within_since", "impossible_run",
                  "clean_run", "jumps", "batteries", "history", "bands_day", "flat_since", "columns",
-                 "flat_low", "flat_high", "level", "median", "high", "alerts", "overflow", "medians",
-                 "highs", "configured", "margin", "quiet_below", "ceiling", "zone_above",
-                 "today", "today_hours")
+                 "flat_low", "flat_high", "level", "alerts", "overflow", "configured", "margin",
+                 "quiet_below", "ceiling", "zone_above")
 
-    def __init__(self, key: int, site: DrainSite) -> None:
+    def __init__(self, key: int, site: DrainSite, margin_fraction: float) -> None:
         self.key = key
         self.site = site
         self.points: deque[tuple[int, float]] = deque()  # recent usable (ts, level)
@@ -125,31 +132,22 @@ class _Drain:
         self.flat_since = -1
         self.flat_low = self.flat_high = 0.0
         self.level: float | None = None  # the judged (robust) level
-        self.median: float | None = None  # its band's median and high at the latest reading
-        self.high: float | None = None  # (None: no band known)
-        self.medians: list[float | None] = [None] * 24  # the day's bands, as columns
-        self.highs: list[float | None] = [None] * 24
-        self.configured: Band | None = None
+        self.configured = configured_band(site)
         self.quiet_below = [-math.inf] * 24  # per local hour: at or below, surely quiet
-        if site.normal_low_cm is not None and site.normal_high_cm is not None:
-            self.configured = Band((site.normal_low_cm + site.normal_high_cm) / 2, 0.0,
-                                   site.normal_low_cm, site.normal_high_cm, 0)
-            self.quiet_below = [(site.normal_low_cm + 3 * site.normal_high_cm) / 4] * 24
+        if self.configured is not None:
+            band = self.configured
+            self.quiet_below = [band.median_cm + (band.high_cm - band.median_cm) / 2] * 24
         self.alerts = 0  # conditions active for this drain (0: the quiet paths apply)
         self.overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
-        self.margin = 0.0  # overflow margin in cm (set by the rules, from the depth)
-        depth = site.depth_cm
-        self.ceiling = math.inf if depth is None else depth + IMPOSSIBLE_MARGIN_CM  # above: impossible
+        depth = site.depth_cm if site.depth_cm is not None else self.overflow
+        self.margin = margin_fraction * (depth or 0.0)  # overflow margin, cm
+        self.ceiling = math.inf if site.depth_cm is None else site.depth_cm + IMPOSSIBLE_MARGIN_CM
         self.zone_above: list[int] = [0]  # drains of its zone above their bands (shared)
-        self.today = -1  # the local day whose history bucket `today_hours` is
-        self.today_hours: list[list[float]] = []
 
     @property
     def bands(self) -> dict[int, Band]:
         """Today's learned bands as objects (for messages and tests; the rules read columns)."""
-        return {hour: Band(m, spread, low, high, n)
-                for hour, (m, spread, low, high, n) in enumerate(zip(*self.columns, strict=True))
-                if m is not None}
+        return bands_of(self.columns)
 
 
 class DrainRules:
@@ -162,10 +160,8 @@ class DrainRules:
         self.clock = LocalClock(ZoneInfo(config.timezone))
         self.weather = ZoneWeather({g.id: g.zone for g in network.gauges}, config.weather)
         sites = sorted(network.drains, key=lambda s: s.id)
-        self.drains = {site.id: _Drain(key, site) for key, site in enumerate(sites)}
-        for drain in self.drains.values():
-            depth = drain.site.depth_cm if drain.site.depth_cm is not None else drain.overflow
-            drain.margin = config.overflow.margin_fraction * (depth or 0.0)
+        self.drains = {site.id: _Drain(key, site, config.overflow.margin_fraction)
+                       for key, site in enumerate(sites)}
         self._by_key = list(self.drains.values())
         self.by_zone: dict[str, list[_Drain]] = {}
         for drain in self.drains.values():
@@ -187,7 +183,7 @@ class DrainRules:
         self._stuck_after = config.stuck_after_ms
         self._silent_after = config.silent_after_ms + 1
         self._battery_fine = config.low_battery_v + BATTERY_HYSTERESIS_V
-        self._local_cache = self.clock._cache  # LocalClock.local's own cache, read in line
+        self._local_cache = self.clock.cache  # LocalClock.local's own cache, read in line
         self._min_points, self._window_ms = config.overflow.min_points, config.overflow.window_ms
         for drain in self.drains.values():
             self._arm_silence(drain, start_ms)
@@ -206,12 +202,8 @@ class DrainRules:
         drain = self.drains.get(drain_id)
         if drain is None or level_cm < -IMPOSSIBLE_MARGIN_CM or level_cm > drain.ceiling:
             return  # unknown, or impossible (as `reading` judges it)
-        day, hour, _ = self._local_cache.get(ts_ms // 900_000) or self.clock.local(ts_ms)
-        if drain.today == day:  # LevelHistory.add, the day's bucket at hand
-            drain.today_hours[hour].append(level_cm)
-        else:
-            drain.history.add(day, hour, level_cm)
-            drain.today, drain.today_hours = day, drain.history.days[day]
+        day, hour, _ = self.clock.local(ts_ms)
+        drain.history.add(day, hour, level_cm)
 
     def reading(self, drain_id: str, ts: int, level: float, battery_v: float | None,
                 cover_open: bool | None) -> None:
@@ -259,14 +251,12 @@ class DrainRules:
         if drain.flat_since < 0 or high - low > self._stuck_tolerance:
             drain.flat_since, low, high = ts, level, level
         drain.flat_low, drain.flat_high = low, high
-        day, hour, midnight = self._local_cache.get(ts // 900_000) or self.clock.local(ts)
+        day, hour, midnight = (self._local_cache.get(ts // LocalClock.BLOCK_MS)
+                               or self.clock.local(ts))
         alerts = drain.alerts
-        if drain.today == day and not alerts:  # LevelHistory.add, the day's bucket at hand
-            drain.today_hours[hour].append(level)
-        elif not alerts or not (self._is_active(drain, "blockage")
-                                or self._is_active(drain, "sensor_fault")):
+        if not alerts or not (self._is_active(drain, "blockage")
+                              or self._is_active(drain, "sensor_fault")):
             drain.history.add(day, hour, level)  # a known fault is not the drain's normal
-            drain.today, drain.today_hours = day, drain.history.days[day]
         n = len(points)
         if n >= 3:  # the median of the last three
             a, b = points[-2][1], points[-3][1]
@@ -355,12 +345,6 @@ class DrainRules:
         self._next_wake = min(self._next_wake, heard_ms + self._silent_after)
 
     # Levels --------------------------------------------------------------------------------------
-    def _impossible(self, drain: _Drain, level: float) -> bool:
-        """Below zero or above the depth by more than the margin (as `reading` writes out)."""
-        depth = drain.site.depth_cm
-        return level < -IMPOSSIBLE_MARGIN_CM or (
-            depth is not None and level > depth + IMPOSSIBLE_MARGIN_CM)
-
     def _learn_bands(self, drain: _Drain, day: int) -> None:
         """The day's bands, learned from the days before (once a day, at its first reading)."""
         columns = drain.history.columns(day, self._wet_days_of(drain.site.zone, day),
@@ -368,8 +352,7 @@ class DrainRules:
         drain.columns = columns
         drain.history.forget_before(day - self.config.baseline.window_days)
         drain.bands_day = day
-        drain.medians, drain.highs = columns[0], columns[3]
-        drain.quiet_below = _quiet_below(drain.medians, drain.highs)
+        drain.quiet_below = _quiet_below(columns[0], columns[3])
 
     def _median_high(self, drain: _Drain, hours: float) -> tuple[float | None, float | None]:
         """The band's median and high at local time `hours`, as `band_at_hour` interpolates them
@@ -378,11 +361,12 @@ class DrainRules:
         floor = position // 1
         before = int(floor) % 24
         after = before + 1 if before < 23 else 0
-        m0, m1 = drain.medians[before], drain.medians[after]
+        medians, highs = drain.columns[0], drain.columns[3]
+        m0, m1 = medians[before], medians[after]
         if m0 is None or m1 is None:
             k = before if m0 is not None else after if m1 is not None else None
-            return (None, None) if k is None else (drain.medians[k], drain.highs[k])
-        h0, h1 = drain.highs[before], drain.highs[after]
+            return (None, None) if k is None else (medians[k], highs[k])
+        h0, h1 = highs[before], highs[after]
         w = position - floor
         return m0 + (m1 - m0) * w, h0 + (h1 - h0) * w  # type: ignore[operator]
 
@@ -445,7 +429,7 @@ class DrainRules:
             median, high = drain.configured.median_cm, drain.configured.high_cm
         else:
             median, high = self._median_high(drain, hours)
-        drain.median, drain.high, level = median, high, drain.level
+        level = drain.level
         if high is None or median is None or level is None:
             self._forget_position(drain)
         elif level > high:
@@ -461,20 +445,21 @@ class DrainRules:
                 drain.within_since = ts
             if level <= median + (high - median) / 2 and not drain.alerts:
                 return  # the quiet case: in the lower part of its band, nothing open
-        reason = self._blockage_reason(drain, ts)
+        reason = self._blockage_reason(drain, ts, median, high)
         if reason is not None:
             self._set(drain, "blockage", self._condition(drain, "blockage", reason), ts, "")
         elif drain.within_since is not None and ts - drain.within_since >= self.config.hold_ms:
             self._set(drain, "blockage", None, ts,
                       f"level within its band for {self.config.hold_ms // 60_000} min")
 
-    def _blockage_reason(self, drain: _Drain, ts: int) -> str | None:
+    def _blockage_reason(self, drain: _Drain, ts: int, median: float | None,
+                         high: float | None) -> str | None:
         """The downstream comparison first (it names the pipe to open, wet or dry), then the
         dry-weather rules: above the band for the hold, or rising against it over the hold.
         (Judged on the band's median and high at this reading; the whole band is looked up only
         for a message.)"""
         hold = self.config.hold_ms
-        median, high, level = drain.median, drain.high, drain.level
+        level = drain.level
         if median is None or high is None or level is None:
             return None
         if drain.above_since is not None and ts - drain.above_since >= hold:
@@ -552,8 +537,8 @@ class DrainRules:
         if why is not None:
             self._set(drain, "overflow_imminent", self._condition(
                 drain, "overflow_imminent", f"drain {site.id}: {why}"), ts, "")
-        elif drain.level < overflow - 2 * self.config.overflow.margin_fraction * depth:
-            self._set(drain, "overflow_imminent", None, ts, f"level {drain.level:.1f} cm")
+        elif level < overflow - 2 * drain.margin:
+            self._set(drain, "overflow_imminent", None, ts, f"level {level:.1f} cm")
 
     def _could_reach(self, drain: _Drain, overflow: float) -> bool:
         """Whether the projection could reach `overflow`: enough readings in its window, and the
