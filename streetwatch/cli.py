@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from api.cli import apikey_app, serve
 from rules.cli import report_app, rules_app
 from simulators.cli import simulate
 from streetwatch.alerts.cli import alerts_app
@@ -26,6 +27,8 @@ app.add_typer(devices_app, name="devices", help="Device registry: import lamps, 
 app.add_typer(alerts_app, name="alerts", help="Alerts: list, acknowledge, resolve.")
 app.add_typer(rules_app, name="rules", help="Rule engine: live runner (default), replay, check.")
 app.add_typer(report_app, name="report", help="Reports: monthly lighting rate per zone (CSV).")
+app.add_typer(apikey_app, name="apikey", help="HTTP API keys: create, list, revoke.")
+app.command("api", help="Serve the HTTP API (FastAPI, OpenAPI at /docs).")(serve)
 app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)
 app.command("demo", help="Services + registry + ingester + simulator, all at once.")(demo)
 

@@ -222,6 +222,10 @@ class Settings(BaseSettings):
     alert_webhooks: list[SecretStr] = []
     rules_metrics_port: int = Field(9642, ge=0, le=65535)
 
+    # HTTP API (`streetwatch api`)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+
     @field_validator("town_timezone")
     @classmethod
     def _iana_zone(cls, name: str) -> str:

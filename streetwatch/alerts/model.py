@@ -20,6 +20,7 @@ AlertKind = Literal[
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
     "blind_spot", "cabinet_failure", "zone_below_target",
     "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
+    "citizen_report",
 ]
 LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
@@ -28,20 +29,26 @@ LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
 DRAIN_ALERT_KINDS: tuple[AlertKind, ...] = (
     "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
 )
-ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS
+# Raised by people (the API's citizen reports), never by the rules: the rule engine neither
+# raises nor clears them, and its restart leaves them open.
+PEOPLE_ALERT_KINDS: tuple[AlertKind, ...] = ("citizen_report",)
+RULE_ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS
+ALERT_KINDS: tuple[AlertKind, ...] = RULE_ALERT_KINDS + PEOPLE_ALERT_KINDS
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     "blind_spot": "red", "cabinet_failure": "red", "zone_below_target": "red",
     "lamp_out": "yellow", "gateway_offline": "yellow",
     "day_burner": "blue", "cycling": "blue", "lamp_fault": "blue", "lamp_silent": "blue",
     "overflow_imminent": "red", "cover_open": "red", "blockage": "yellow",
     "sensor_fault": "blue", "low_battery": "blue", "drain_silent": "blue",
+    "citizen_report": "yellow",
 }
 # A kind's own time to fix, where its severity's deadline is not right (settings override both):
 # CJJ 68, the sewer maintenance standard, wants a missing cover restored within 6 h.
 DEFAULT_DEADLINE_S: dict[AlertKind, int] = {"cover_open": 6 * 3600}
 NoticeKind = Literal["high_water"]
 
-AlertEventName = Literal["raised", "acknowledged", "resolved", "overdue", "escalated"]
+AlertEventName = Literal["raised", "acknowledged", "resolved", "overdue", "escalated",
+                         "assigned", "commented"]  # the last two: crews' actions (API, CLI)
 CITY_ZONE = "_city"  # the town as a whole in `lighting_rate` (DESIGN s.4)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

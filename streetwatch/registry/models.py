@@ -149,6 +149,8 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
     resolve_note: Mapped[str | None] = mapped_column(Text)
+    assigned_to: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # the crew (API, CLI)
+    assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AlertHistory(Base):
@@ -157,7 +159,7 @@ class AlertHistory(Base):
     __tablename__ = "alert_history"
     __table_args__ = (
         CheckConstraint("event IN ('raised', 'repeated', 'acknowledged', 'resolved', "
-                        "'overdue', 'escalated')", name="event"),
+                        "'overdue', 'escalated', 'assigned', 'commented')", name="event"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -192,12 +194,69 @@ class AlertOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class ApiKey(Base):
+    """An API key: its owner's name, role and zones (None: all), found by its public prefix.
+
+    Only a slow hash of the whole key is kept (api/keys.py); the key is shown once at creation.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'crew', 'manager', 'admin')", name="role"),
+        {"sqlite_autoincrement": True},  # a revoked key's id is never handed out again
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(ID_LENGTH))
+    role: Mapped[str] = mapped_column(String(16))
+    zones: Mapped[str | None] = mapped_column(Text)  # comma-separated zone ids
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CitizenReport(Base):
+    """A citizen's report of a dark lamp, an overflowing drain, a missing cover or else.
+
+    Looked up by its receipt code; linked to a device (and its alert) when one is near. A report
+    is never answered or closed without an answer (check constraint).
+    """
+
+    __tablename__ = "citizen_reports"
+    __table_args__ = (
+        CheckConstraint("kind IN ('dark_lamp', 'drain_overflow', 'missing_cover', 'other')",
+                        name="kind"),
+        CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),
+        CheckConstraint("status = 'open' OR answer IS NOT NULL", name="answered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Double)
+    lon: Mapped[float | None] = mapped_column(Double)
+    device_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    zone: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 __all__ = [
     "ACTOR_LENGTH",
     "DEVICE_ID_PATTERN",
     "ID_LENGTH",
     "SUBJECT_LENGTH",
     "Alert",
+    "ApiKey",
+    "CitizenReport",
     "AlertHistory",
     "AlertOutbox",
     "Base",

@@ -13,7 +13,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.migrate import upgrade
+from streetwatch.settings import RULES_USER
 
+from api_world import api_world
 from processes import (
     IngesterProcess,
     clear_retained_status,
@@ -63,6 +65,21 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state' / 'registry.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# The HTTP API ------------------------------------------------------------------------------------
+@pytest.fixture
+def api(settings_for, tmp_path):
+    """The API on a SQLite file and a fresh InfluxDB database (see tests/api_world.py)."""
+    with api_world(settings_for(RULES_USER)) as world:
+        yield world
+
+
+@pytest.fixture
+def api_on(settings_for, sql_url):
+    """The API on each SQL backend (`sql_url`: SQLite, and PostgreSQL where reachable)."""
+    with api_world(settings_for(RULES_USER, database_url=sql_url)) as world:
+        yield world
 
 
 # Ingester runs -----------------------------------------------------------------------------------

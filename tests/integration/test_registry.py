@@ -71,15 +71,16 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0003"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0004"
 
-    assert migrate.current_revision(sql_url) == "0003"
+    assert migrate.current_revision(sql_url) == "0004"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {"lamps", "drains", "rain_gauges", "alerts", "alert_history", "alert_outbox",
+    assert {"lamps", "drains", "rain_gauges", "alerts", "alert_history", "alert_outbox", "api_keys",
+            "citizen_reports",
             "alembic_version"} <= tables
 
 

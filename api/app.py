@@ -1,0 +1,69 @@
+"""The FastAPI application: `create_app(settings)` builds it, `streetwatch api` serves it.
+
+Resource paths live under `/api/v1`; `/healthz`, `/readyz` and `/metrics` at the root. The app
+opens its connections in its lifespan (or takes `Resources` from a test), so importing this
+module builds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from api.observability import AccessMiddleware, RequestMetrics
+from api.resources import Resources, open_resources, wall_clock_ms
+from api.routes import alerts, citizen, devices, health, lighting, readings, scores
+from streetwatch.errors import InfluxError
+from streetwatch.logs import log_event
+from streetwatch.settings import Settings
+
+API_PREFIX = "/api/v1"
+_log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, res: Resources | None = None,
+               clock: Callable[[], int] = wall_clock_ms) -> FastAPI:
+    """The API app; it opens (and closes) its own resources unless `res` is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if res is None:
+            app.state.resources = open_resources(settings, clock)
+        try:
+            yield
+        finally:
+            app.state.resources.close()
+
+    app = FastAPI(title="Streetwatch API", version="1", lifespan=lifespan,
+                  description="Streetlights and drains: devices, readings, lighting rate, "
+                              "alerts, citizen reports, scores. Send `Authorization: Bearer "
+                              "<API key>` (create one with `streetwatch apikey create`).")
+    if res is not None:
+        app.state.resources = res
+    app.state.metrics = RequestMetrics()
+    app.add_middleware(AccessMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(InfluxError, _storage_unavailable)
+    app.add_exception_handler(OperationalError, _storage_unavailable)
+    app.include_router(health.router)
+    for router in _resource_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+def _resource_routers() -> list[APIRouter]:
+    """The `/api/v1` routers, one module per resource."""
+    return [devices.router, readings.router, lighting.router, alerts.router, citizen.router,
+            scores.router]
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """InfluxDB or SQL down or refusing: 503 with a short reason (no internals), logged."""
+    log_event(_log, "api.storage_unavailable", level=logging.WARNING, path=request.url.path,
+              error=type(exc).__name__)
+    return JSONResponse({"detail": "storage is unavailable, try again shortly"}, status_code=503,
+                        headers={"Retry-After": "5"})

@@ -1,0 +1,55 @@
+"""What the API's routes work with: settings, SQL, InfluxDB, the stores and a clock, built once.
+
+Built by `open_resources` at start (the app's lifespan) or handed in by tests; routes get them
+through `resources(request)`, never from module globals (no import-time engines, DESIGN s.7).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from api.keys import ApiKeyStore
+from streetwatch.alerts.store import AlertStore
+from streetwatch.influx import InfluxClient
+from streetwatch.registry.store import make_engine
+from streetwatch.settings import Settings
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Resources:
+    """The API's connections and stores; `close` releases what `open_resources` opened."""
+
+    settings: Settings
+    engine: Engine
+    influx: InfluxClient
+    keys: ApiKeyStore
+    alerts: AlertStore
+    clock: Callable[[], int] = wall_clock_ms
+    owned: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self.owned:
+            self.influx.close()
+            self.engine.dispose()
+
+
+def open_resources(settings: Settings, clock: Callable[[], int] = wall_clock_ms) -> Resources:
+    """Engine, InfluxDB client and stores for `settings` (the webhook outbox as the runner's)."""
+    engine = make_engine(settings.sql_url())
+    webhooks = [url.get_secret_value() for url in settings.alert_webhooks]
+    return Resources(settings, engine, InfluxClient.from_settings(settings), ApiKeyStore(engine),
+                     AlertStore(engine, webhooks), clock, owned=True)
+
+
+def resources(request: Request) -> Resources:
+    """FastAPI dependency: the app's resources."""
+    return request.app.state.resources
