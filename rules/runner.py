@@ -32,7 +32,7 @@ from rules.lighting import LightingRate
 from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
 from rules.sources import fleet_of, stored_history, stored_observations
-from streetwatch.alerts.model import AlertEvent, Notice
+from streetwatch.alerts.model import RULE_ALERT_KINDS, AlertEvent, Notice
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import alert_event_line, lighting_rate_line
@@ -101,7 +101,8 @@ class RuleRunner:
                                                start))
             gc.collect()
             gc.freeze()  # the learned history lives long: the collector need not walk it
-        open_alerts = self.store.open_alerts()
+        # Alerts people raised (citizen reports) are theirs to close: the core adopts only its own.
+        open_alerts = [a for a in self.store.open_alerts() if a.kind in RULE_ALERT_KINDS]
         for stored in open_alerts:
             self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
                                       stored.deadline_ms, stored.overdue))

@@ -24,7 +24,7 @@ from streetwatch.registry.timestamps import ms_from_datetime
 
 AlertState = Literal["raised", "acknowledged", "resolved"]
 HistoryEventName = Literal["raised", "repeated", "acknowledged", "resolved", "overdue",
-                           "escalated"]
+                           "escalated", "assigned", "commented"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class StoredAlert:
     resolved_at_ms: int | None = None
     resolved_by: str | None = None
     resolve_note: str | None = None
+    assigned_to: str | None = None
+    assigned_at_ms: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -81,6 +83,7 @@ class StoredAlert:
             "acknowledged_by": self.acknowledged_by,
             "resolved_at": _rfc3339(self.resolved_at_ms), "resolved_by": self.resolved_by,
             "resolve_note": self.resolve_note,
+            "assigned_to": self.assigned_to, "assigned_at": _rfc3339(self.assigned_at_ms),
         }
 
 
@@ -139,6 +142,7 @@ def alert_from_row(row: Any) -> StoredAlert:
         acknowledged_at_ms=ms_from_datetime(row.acknowledged_at),
         acknowledged_by=row.acknowledged_by, resolved_at_ms=ms_from_datetime(row.resolved_at),
         resolved_by=row.resolved_by, resolve_note=row.resolve_note,
+        assigned_to=row.assigned_to, assigned_at_ms=ms_from_datetime(row.assigned_at),
     )
 
 

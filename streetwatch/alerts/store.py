@@ -94,6 +94,21 @@ class AlertStore:
         return self._change([_ALERTS.c.id == alert_id, _ALERTS.c.state == "raised"], values,
                             "acknowledged", at_ms, actor, None)
 
+    def assign(self, alert_id: int, at_ms: int, actor: str, crew: str) -> AlertEvent | None:
+        """Give the open alert to `crew` (again, or to another crew); None when unknown or
+        resolved. The event's message names the crew."""
+        values = {"assigned_to": _actor(crew), "assigned_at": datetime_from_ms(at_ms)}
+        return self._change([_ALERTS.c.id == alert_id, _IS_OPEN], values, "assigned", at_ms,
+                            actor, crew, message=f"assigned to {crew}")
+
+    def comment(self, alert_id: int, at_ms: int, actor: str, text: str) -> AlertEvent | None:
+        """A note on the alert (open or resolved), kept in its history and announced; None when
+        the alert is unknown. The alert row itself does not change."""
+        if not text:
+            raise ValueError("a comment needs text")
+        return self._change([_ALERTS.c.id == alert_id], {"id": _ALERTS.c.id}, "commented",
+                            at_ms, actor, text, message=text)
+
     def resolve(self, alert_id: int, at_ms: int, actor: str, note: str) -> AlertEvent | None:
         """Close the alert; None when unknown or resolved already. The event's message is the
         note (the alert's message when the note is empty)."""

@@ -96,6 +96,33 @@ def test_raise_repeat_acknowledge_resolve(store: AlertStore) -> None:
     assert store.open_alerts() == []
 
 
+def test_assign_and_comment_are_recorded_and_announced(engine: Engine,
+                                                      store: AlertStore) -> None:
+    raised = store.raise_alert(condition(), T0, "yellow", T0 + DAY)
+    assert raised is not None
+
+    assigned = store.assign(raised.id, T0 + MINUTE, "office", "crew-north")
+    commented = store.comment(raised.id, T0 + 2 * MINUTE, "crew-north", "ladder needed")
+    store.resolve(raised.id, T0 + 3 * MINUTE, "crew-north", "fixed")
+    late = store.comment(raised.id, T0 + 4 * MINUTE, "office", "checked at night: lit")
+
+    assert assigned is not None and assigned.message == "assigned to crew-north"
+    assert commented is not None and commented.event == "commented"
+    assert late is not None and late.message == "checked at night: lit"
+    alert = store.get(raised.id)
+    assert alert is not None and (alert.assigned_to, alert.assigned_at_ms) == (
+        "crew-north", T0 + MINUTE)
+    assert alert.as_json()["assigned_to"] == "crew-north"
+    assert [(h.event, h.actor, h.detail) for h in store.history(raised.id)][1:] == [
+        ("assigned", "office", "crew-north"), ("commented", "crew-north", "ladder needed"),
+        ("resolved", "crew-north", "fixed"), ("commented", "office", "checked at night: lit")]
+    assert [name for _, name in outbox(engine)].count("commented") == 2 * len(WEBHOOKS)
+    assert store.assign(raised.id, T0 + 5 * MINUTE, "office", "crew-south") is None  # resolved
+    assert store.comment(999, T0, "office", "x") is None
+    with pytest.raises(ValueError, match="needs text"):
+        store.comment(raised.id, T0, "office", "")
+
+
 def test_a_resolved_alert_that_recurs_is_a_new_alert(store: AlertStore) -> None:
     first = store.raise_alert(condition(), T0, "yellow", T0 + DAY)
     cleared = store.resolve_open("lamp:L1", "lamp_out", T0 + HOUR, "rules", "lamp lit again")

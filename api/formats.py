@@ -1,0 +1,50 @@
+"""JSON or CSV answers: `Accept: text/csv` or `?format=csv` asks for CSV (managers' spreadsheets).
+
+CSV cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) are
+prefixed with `'`: citizen text and device names are hostile input (OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+
+Format = Annotated[Literal["json", "csv"] | None,
+                   Query(alias="format", description="`csv` for a CSV answer (or send "
+                                                      "`Accept: text/csv`).")]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: None empty, numbers as written, formula-looking text defused."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_response(columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                 filename: str) -> Response:
+    """A `text/csv` download with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
