@@ -225,6 +225,11 @@ class Settings(BaseSettings):
     # HTTP API (`streetwatch api`)
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
+    # Citizen reports (`POST /api/v1/reports`, no key): per client address, a report is at most
+    # this many bytes, at most this many an hour, and is linked to a device this close.
+    api_report_max_bytes: int = Field(8 * 1024, ge=256, le=1024 * 1024)
+    api_reports_per_hour: int = Field(10, ge=1, le=100_000)
+    api_report_link_m: float = Field(30.0, gt=0, le=10_000)
 
     @field_validator("town_timezone")
     @classmethod
