@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +32,7 @@ from streetwatch.schemas import ID_PATTERN
 CONFIG_ENV = "STREETWATCH_CONFIG"
 DEFAULT_INGEST_CLIENT_ID = "streetwatch-ingest"
 DEFAULT_CONFIG_FILE = "streetwatch.toml"
+SCORE_PARTS = ("lighting", "on_time", "overdue", "repair", "citizen")  # api/scores.py
 
 # Service accounts contain '@', which is outside the gateway-id alphabet, so no gateway can be
 # named like them and `pattern write streetwatch/%u/#` never lets them publish as a gateway.
@@ -230,6 +231,25 @@ class Settings(BaseSettings):
     api_report_max_bytes: int = Field(8 * 1024, ge=256, le=1024 * 1024)
     api_reports_per_hour: int = Field(10, ge=1, le=100_000)
     api_report_link_m: float = Field(30.0, gt=0, le=10_000)
+
+    # Monthly zone scores and the rectification list (api/scores.py says how they are computed)
+    score_weights: dict[str, float] = {"lighting": 40.0, "on_time": 30.0, "overdue": 10.0,
+                                       "repair": 10.0, "citizen": 10.0}
+    score_lighting_floor: float = Field(0.9, ge=0, lt=1)
+    score_overdue_penalty: float = Field(0.2, ge=0, le=1)
+    score_repair_target_h: float = Field(24.0, gt=0, le=24 * 365)
+    rectification_card_months: int = Field(2, ge=1, le=12)
+    rectification_card_severity: Literal["red", "yellow", "blue"] = "red"
+
+    @field_validator("score_weights")
+    @classmethod
+    def _score_parts(cls, weights: dict[str, float]) -> dict[str, float]:
+        for part, weight in weights.items():
+            if part not in SCORE_PARTS:
+                raise ValueError(f"{part!r} is not a score part (one of {', '.join(SCORE_PARTS)})")
+            if not 0 <= weight <= 1000:
+                raise ValueError(f"score weight {part}={weight} must be within 0-1000")
+        return weights
 
     @field_validator("town_timezone")
     @classmethod
