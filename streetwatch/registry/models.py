@@ -50,14 +50,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _keyset_indexes(table: str, *columns: str) -> tuple[Index, ...]:
+    """(column, id) indexes: the API pages a zone's (gateway's ...) devices by id without a sort."""
+    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
+
+
 class Lamp(Base):
     """A streetlight: its gateway, zone (crew), place on a road and feeder cabinet."""
 
     __tablename__ = "lamps"
+    __table_args__ = _keyset_indexes("lamps", "zone", "gateway", "road", "cabinet")
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    gateway: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    zone: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    gateway: Mapped[str] = mapped_column(String(ID_LENGTH))
+    zone: Mapped[str] = mapped_column(String(ID_LENGTH))
     road: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     position_on_road: Mapped[int | None]
     cabinet: Mapped[str | None] = mapped_column(String(ID_LENGTH))
@@ -68,6 +74,7 @@ class Lamp(Base):
     in_service: Mapped[bool] = mapped_column(default=True, server_default=true())
     out_of_service_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
     out_of_service_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_reason: Mapped[str | None] = mapped_column(Text)  # why (API retire)
 
 
 class Drain(Base):
@@ -77,10 +84,11 @@ class Drain(Base):
     """
 
     __tablename__ = "drains"
+    __table_args__ = _keyset_indexes("drains", "zone", "gateway")
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    gateway: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    zone: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    gateway: Mapped[str] = mapped_column(String(ID_LENGTH))
+    zone: Mapped[str] = mapped_column(String(ID_LENGTH))
     depth_cm: Mapped[float | None] = mapped_column(Double)
     overflow_cm: Mapped[float | None] = mapped_column(Double)
     downstream_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
@@ -90,18 +98,28 @@ class Drain(Base):
     # A configured normal band; without one the rules learn a dry-weather baseline.
     normal_low_cm: Mapped[float | None] = mapped_column(Double)
     normal_high_cm: Mapped[float | None] = mapped_column(Double)
+    # In or out of service as lamps are (a retired sensor, planned works on the sewer).
+    in_service: Mapped[bool] = mapped_column(default=True, server_default=true())
+    out_of_service_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class RainGauge(Base):
     """A rain gauge: its gateway, zone and place (rain tells a storm surge from a blockage)."""
 
     __tablename__ = "rain_gauges"
+    __table_args__ = _keyset_indexes("rain_gauges", "zone", "gateway")
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    gateway: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    zone: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    gateway: Mapped[str] = mapped_column(String(ID_LENGTH))
+    zone: Mapped[str] = mapped_column(String(ID_LENGTH))
     lat: Mapped[float | None] = mapped_column(Double)
     lon: Mapped[float | None] = mapped_column(Double)
+    in_service: Mapped[bool] = mapped_column(default=True, server_default=true())
+    out_of_service_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_reason: Mapped[str | None] = mapped_column(Text)
 
 
 _OPEN_ALERT = text("resolved_at IS NULL")

@@ -25,6 +25,10 @@ from streetwatch.town import DrainSite, GaugeSite
 
 DeviceKind = Literal["lamp", "drain", "rain"]
 UPSERT_CHUNK_ROWS = 5_000
+# A device's service state, one group: rows that carry none of these columns (the CSV of drains
+# and gauges cannot) keep the stored state on update instead of being put back in service.
+SERVICE_COLUMNS = frozenset({"in_service", "out_of_service_from", "out_of_service_until",
+                             "out_of_service_reason"})
 
 _log = logging.getLogger(__name__)
 
@@ -179,8 +183,9 @@ def upsert_devices(
     """Insert or update devices by id, all in one transaction (all or nothing), in chunks.
 
     Each dict holds column values of its model (`id`, `gateway`, `zone`, ...); a column missing
-    from a dict is written as its default (`in_service`: true), or NULL when it has none. When
-    one id appears twice in a list, the last one wins.
+    from a dict is written as its default (`in_service`: true), or NULL when it has none; except
+    that an update keeps the stored service state (SERVICE_COLUMNS) when no dict carries any of
+    its columns. When one id appears twice in a list, the last one wins.
     """
     tables: list[tuple[Table, Sequence[dict[str, Any]]]] = [
         (Lamp.__table__, lamps),  # type: ignore[list-item]
@@ -209,7 +214,9 @@ def _upsert_table(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     complete = _complete_rows(table, rows)
     if not complete:
         return 0
-    statement = _upsert_statement(conn, table)
+    given = {key for row in rows for key in row}
+    kept = SERVICE_COLUMNS if not given & SERVICE_COLUMNS else frozenset()
+    statement = _upsert_statement(conn, table, kept)
     for chunk in _chunks(complete, UPSERT_CHUNK_ROWS):
         conn.execute(statement, chunk)
     return len(complete)
@@ -235,7 +242,8 @@ def _scalar_defaults(table: Table) -> dict[str, Any]:
             and column.default.is_scalar else None for column in table.columns}
 
 
-def _upsert_statement(conn: Connection, table: Table) -> Any:
+def _upsert_statement(conn: Connection, table: Table, kept: frozenset[str]) -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE of every column but the id and the `kept` ones."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
         insert = postgresql.insert(table)
@@ -243,7 +251,8 @@ def _upsert_statement(conn: Connection, table: Table) -> Any:
         insert = sqlite.insert(table)
     else:
         raise ConfigError(f"the registry supports SQLite and PostgreSQL, not {dialect}")
-    updates = {name: insert.excluded[name] for name in table.columns.keys() if name != "id"}
+    updates = {name: insert.excluded[name] for name in table.columns.keys()
+               if name != "id" and name not in kept}
     return insert.on_conflict_do_update(index_elements=["id"], set_=updates)
 
 

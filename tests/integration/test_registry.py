@@ -71,9 +71,9 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0004"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0005"
 
-    assert migrate.current_revision(sql_url) == "0004"
+    assert migrate.current_revision(sql_url) == "0005"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -206,10 +206,12 @@ def test_imported_columns_are_stored(engine: Engine, tmp_path: Path) -> None:
     assert lamp == {"id": "L2", "gateway": "gw1", "zone": "north", "road": "Main St",
                     "position_on_road": 2, "cabinet": "C1", "lat": 52.38, "lon": 4.89,
                     "in_service": True, "out_of_service_from": None,
-                    "out_of_service_until": None}
+                    "out_of_service_until": None, "out_of_service_reason": None}
     assert drain == {"id": "D1", "gateway": "gw3", "zone": "north", "depth_cm": 120.0,
                      "overflow_cm": 100.0, "downstream_id": "D2", "lat": None, "lon": None,
-                     "pipe_diameter_cm": None, "normal_low_cm": None, "normal_high_cm": None}
+                     "pipe_diameter_cm": None, "normal_low_cm": None, "normal_high_cm": None,
+                     "in_service": True, "out_of_service_from": None,
+                     "out_of_service_until": None, "out_of_service_reason": None}
 
 
 def test_reimport_updates_instead_of_duplicating(engine: Engine, tmp_path: Path) -> None:
