@@ -18,7 +18,6 @@ import typer
 from rules.config import LIVE_WARM_UP_S, REPLAY_WARM_UP_S
 
 if TYPE_CHECKING:
-    from rules.reports import RateSample
     from streetwatch.influx import InfluxClient
     from streetwatch.settings import Settings
 
@@ -70,8 +69,9 @@ def lighting_report(settings: Settings, influx: InfluxClient, month: str) -> str
     """The month's CSV from the stored `lighting_rate` samples of every zone."""
     from zoneinfo import ZoneInfo
 
-    from rules.reports import lighting_csv, lighting_month, month_bounds_ms
+    from rules.reports import RateSample, lighting_csv, lighting_month, month_bounds_ms
     from rules.schedule import LightsOnSchedule
+    from streetwatch.lighting_samples import read_rate_samples
 
     tz = ZoneInfo(settings.town_timezone)
     start_ms, end_ms = month_bounds_ms(month, tz)
@@ -79,31 +79,13 @@ def lighting_report(settings: Settings, influx: InfluxClient, month: str) -> str
     # sample one tick before a night may hold into it.
     from_ms = start_ms - 2 * _DAY_MS - settings.rules_every_s * 1000
     to_ms = end_ms + 2 * _DAY_MS
-    samples = {zone: read_rate_samples(influx, zone, from_ms, to_ms)
+    samples = {zone: read_rate_samples(influx, zone, from_ms, to_ms, RateSample)
                for zone in influx.tag_values(MEASUREMENT, "zone")}
     samples = {zone: found for zone, found in samples.items() if found}
     targets = {zone: settings.zone_targets.get(zone, settings.lighting_target) for zone in samples}
     rows = lighting_month(samples, LightsOnSchedule.from_settings(settings), month, tz,
                           settings.rules_every_s, targets)
     return lighting_csv(rows)
-
-
-def read_rate_samples(influx: InfluxClient, zone: str, from_ms: int, to_ms: int
-                      ) -> list[RateSample]:
-    """The `lighting_rate` samples of `zone` in [from_ms, to_ms), in time order."""
-    from rules.reports import RateSample
-    from streetwatch.influx import influxql_ident, influxql_string
-
-    fields = ", ".join(influxql_ident(name) for name in ("rate", "lit", "expected", "target"))
-    query = (f"SELECT {fields} FROM {influxql_ident(MEASUREMENT)} "
-             f"WHERE {influxql_ident('zone')} = {influxql_string(zone)} "
-             f"AND time >= {from_ms}ms AND time < {to_ms}ms")
-    return [
-        RateSample(int(row["time"]), float(row["rate"]), int(row.get("lit") or 0),
-                   int(row.get("expected") or 0),
-                   None if row.get("target") is None else float(row["target"]))
-        for row in influx.rows_chunked(query) if row.get("rate") is not None
-    ]
 
 
 @report_app.command("drains")
@@ -254,4 +236,4 @@ def check(
         raise typer.Exit(1)
 
 
-__all__ = ["lighting_report", "read_rate_samples", "report_app", "rules_app"]
+__all__ = ["lighting_report", "report_app", "rules_app"]
