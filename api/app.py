@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
 from api.observability import AccessMiddleware, RequestMetrics
@@ -23,6 +25,27 @@ from streetwatch.logs import log_event
 from streetwatch.settings import Settings
 
 API_PREFIX = "/api/v1"
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: why, in a sentence (validation errors: FastAPI's list of problems)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# Answers any `/api/v1` route may give besides its own, documented once for all of them.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text} for status, text in (
+        (400, "a malformed request (e.g. a cursor this API did not hand out)"),
+        (401, "no API key, or not a valid one"),
+        (403, "the key's role does not allow this"),
+        (404, "no such thing, or not in the key's zones"),
+        (409, "the change does not apply in the thing's current state"),
+        (413, "the body is too large"),
+        (429, "too many requests from this address"),
+        (503, "storage (SQL or InfluxDB) is unavailable; retry later"),
+    )
+}
 _log = logging.getLogger(__name__)
 
 
@@ -51,7 +74,7 @@ def create_app(settings: Settings, res: Resources | None = None,
     app.add_exception_handler(OperationalError, _storage_unavailable)
     app.include_router(health.router)
     for router in _resource_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
 
 
