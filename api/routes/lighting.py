@@ -1,7 +1,100 @@
-"""`/api/v1` lighting-rate routes (to come)."""
+"""`/api/v1/lighting-rate`: the rate now, a series, nights and months (viewer and up).
+
+Zone-bound keys see only their zones: the town (`_city`) adds up every zone's lamps, so it is
+not theirs either (left out of lists, 404 when asked for by name, like a zone of someone else).
+Monthly CSV is byte for byte what `streetwatch report lighting --month` prints (for an unbound
+key; a bound key's CSV has only its rows).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter(tags=["lighting-rate"])
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from api import lighting
+from api.auth import Viewer
+from api.formats import Format, csv_response, wants_csv
+from api.keys import Principal
+from api.resources import Resources, resources
+from rules.reports import lighting_csv
+from streetwatch.alerts.model import CITY_ZONE
+from streetwatch.schemas import ID_PATTERN
+
+router = APIRouter(prefix="/lighting-rate", tags=["lighting-rate"])
+
+Res = Annotated[Resources, Depends(resources)]
+Zone = Annotated[str, Query(pattern=ID_PATTERN, description="A zone id, or `_city` (the town).")]
+From = Annotated[str, Query(alias="from", max_length=40,
+                            description="Start: RFC 3339 with a zone, or epoch ms.")]
+To = Annotated[str, Query(max_length=40, description="End (excluded): RFC 3339 or epoch ms.")]
+Every = Annotated[str | None, Query(pattern=lighting.EVERY_PATTERN,
+                                    description="Bucket length, e.g. `5m`, `1h`, `1d` (epoch "
+                                                "aligned); without it, the stored points.")]
+Month = Annotated[str, Query(pattern=lighting.MONTH_PATTERN,
+                             description="Month in town local time, YYYY-MM.")]
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.get("", response_model=lighting.LightingNow)
+def rate_now(principal: Viewer, res: Res) -> lighting.LightingNow:
+    """Each zone's latest rate (and the town's), or why there is none now (day, switching, or
+    no recent sample while it is night)."""
+    return lighting.rates_now(res.settings, res.influx, res.clock(), principal)
+
+
+@router.get("/series", response_model=lighting.LightingSeries, responses=CSV_ANSWER)
+def rate_series(request: Request, principal: Viewer, res: Res, zone: Zone, from_: From, to: To,
+                every: Every = None, fmt: Format = None) -> Any:
+    """The zone's stored points in [from, to), or `every` buckets (mean and lowest rate); at
+    most 10,000 points."""
+    _check_sees(principal, zone)
+    answer = _or_422(lambda: lighting.series(res.settings, res.influx, zone,
+                                             *lighting.time_range(from_, to), every))
+    if wants_csv(request, fmt):
+        return csv_response(lighting.SERIES_CSV_COLUMNS, lighting.series_rows(answer),
+                            f"lighting-{zone}-series.csv")
+    return answer
+
+
+@router.get("/nightly", response_model=lighting.LightingNights, responses=CSV_ANSWER)
+def rate_nightly(request: Request, principal: Viewer, res: Res, zone: Zone, from_: From, to: To,
+                 fmt: Format = None) -> Any:
+    """The zone's nights starting in [from, to) (at most 93 days), time-weighted as in
+    `streetwatch report lighting`."""
+    _check_sees(principal, zone)
+    answer = _or_422(lambda: lighting.nightly(res.settings, res.influx, zone,
+                                              *lighting.time_range(from_, to)))
+    if wants_csv(request, fmt):
+        return csv_response(lighting.NIGHT_CSV_COLUMNS, lighting.night_rows(answer),
+                            f"lighting-{zone}-nightly.csv")
+    return answer
+
+
+@router.get("/monthly", response_model=lighting.LightingMonth, responses=CSV_ANSWER)
+def rate_monthly(request: Request, principal: Viewer, res: Res, month: Month,
+                 fmt: Format = None) -> Any:
+    """Every zone's month (nights, mean rate, worst night, minutes below target); CSV is the
+    one of `streetwatch report lighting --month`."""
+    rows = lighting.visible_months(lighting.month_rows(res.settings, res.influx, month),
+                                   principal)
+    if wants_csv(request, fmt):
+        return Response(lighting_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="lighting-{month}.csv"'})
+    return lighting.month_answer(month, rows)
+
+
+def _check_sees(principal: Principal, zone: str) -> None:
+    """404 for a zone the key may not see (the town is no bound key's), as for a missing one."""
+    if not principal.sees(zone) or (zone == CITY_ZONE and principal.zones is not None):
+        raise HTTPException(404, f"no zone {zone!r} for this key")
+
+
+def _or_422(compute: Any) -> Any:
+    try:
+        return compute()
+    except lighting.QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
