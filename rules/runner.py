@@ -5,7 +5,8 @@ readings of the last `warm_up` (a day by default, so the last night is known), r
 changed while it was down. Then it follows its own persistent MQTT session (QoS 1, manual acks:
 a message is acked once what it caused is in SQL), ticks at whole multiples of `every`, writes
 `lighting_rate` and `alert_event` to InfluxDB and publishes every alert event on
-`streetwatch/alerts/{zone}/{severity}`. Time inside the core still comes from the data; the wall
+`streetwatch/alerts/{zone}/{severity}`, its own and (from the SQL outbox) those people made
+through the API or the CLI. Time inside the core still comes from the data; the wall
 clock only says when to tick and how far time may run ahead (`ADVANCE_LAG_MS` behind it, so
 readings a little late on the wire are still judged in order).
 """
@@ -13,6 +14,7 @@ readings a little late on the wire are still judged in order).
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import queue
 import threading
@@ -32,7 +34,9 @@ from rules.lighting import LightingRate
 from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
 from rules.sources import fleet_of, stored_history, stored_observations
+from rules.webhooks import TopicCourier
 from streetwatch.alerts.model import RULE_ALERT_KINDS, AlertEvent, Notice
+from streetwatch.alerts.records import Delivery
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import alert_event_line, lighting_rate_line
@@ -47,6 +51,7 @@ ADVANCE_LAG_MS = 500
 SUBSCRIPTION = "streetwatch/#"
 MAX_PENDING_LINES = 200_000
 STUCK_AFTER_S = 60.0
+OUTBOX_EVERY_MS = 500  # how often the loop looks for events people made, to publish them
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class RuleRunner:
         self.next_tick_done_s = 0.0  # the last tick's instant, epoch seconds
         self.last_step_wall_ms = wall_ms()
         self._unpublished: list[AlertEvent | Notice] = []  # events of a rebuild run before connect()
+        self.outbox = TopicCourier(store, self._publish_line, self._relayed, wall_ms)
+        self.next_outbox_ms = 0
 
     # Start ---------------------------------------------------------------------------------------
     def rebuild(self, fleet_records: Iterable,  # noqa: ANN001 - LampRecord list
@@ -153,6 +160,7 @@ class RuleRunner:
         self._tick_before(now + 1)
         self.core.advance(now)
         self._emit_events()
+        self._relay_outbox()
         self._flush_lines()
         self.last_step_wall_ms = self.wall_ms()
 
@@ -256,9 +264,32 @@ class RuleRunner:
                   drains=len(notice.drains))
 
     def _publish(self, event: AlertEvent | Notice) -> None:
-        assert self.client is not None
         severity = "blue" if isinstance(event, Notice) else event.severity
-        self.client.publish(f"streetwatch/alerts/{event.zone}/{severity}", event.line(), qos=1)
+        self._publish_line(f"streetwatch/alerts/{event.zone}/{severity}", event.line())
+
+    def _publish_line(self, topic: str, line: str) -> mqtt.MQTTMessageInfo:
+        assert self.client is not None
+        return self.client.publish(topic, line, qos=1)
+
+    def _relay_outbox(self) -> None:
+        """Every OUTBOX_EVERY_MS: publish the events people made (API, CLI) from the outbox."""
+        now = self.wall_ms()
+        if now < self.next_outbox_ms:
+            return
+        self.next_outbox_ms = now + OUTBOX_EVERY_MS
+        self.outbox.deliver_due(self.connected)
+
+    def _relayed(self, delivery: Delivery) -> None:
+        """An event people made is on the alert topic: store its `alert_event` point as the
+        runner does for its own, at the event's time."""
+        event = json.loads(delivery.payload)
+        self.alert_events[(event["event"], event["kind"])] += 1
+        self.pending_lines.append(alert_event_line(
+            event["event"], delivery.created_at_ms, event["id"], event["kind"],
+            event["severity"], event["zone"], event["subject"], tuple(event["devices"]),
+            event["message"]))
+        log_event(log, "rules.alert_relayed", change=event["event"], kind=event["kind"],
+                  zone=event["zone"], severity=event["severity"], alert_id=event["id"])
 
     def _flush_lines(self) -> None:
         """Derived series to InfluxDB; kept (bounded) and retried while it is down."""

@@ -1,5 +1,6 @@
-"""Webhook delivery from the SQL outbox: at least once, with backoff; a webhook that is down
-loses nothing (its rows stay due). Targets may carry tokens: only redacted forms are logged."""
+"""Delivery from the SQL outbox, at least once: webhooks by HTTP POST with backoff (a webhook
+that is down loses nothing: its rows stay due; targets may carry tokens, only redacted forms
+are logged), and the events people made (API, CLI) on the rule runner's MQTT session."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import httpx
 
+from streetwatch.alerts.records import Delivery
 from streetwatch.alerts.store import AlertStore
 from streetwatch.logs import log_event, quiet_url_loggers
 
@@ -34,7 +37,7 @@ class WebhookCourier:
     def deliver_due(self, limit: int = 100) -> int:
         """One pass over what is due; returns how many were delivered."""
         delivered = 0
-        for delivery in self.store.due_deliveries(self.wall_ms(), limit):
+        for delivery in self.store.due_deliveries(self.wall_ms(), limit, mqtt=False):
             error = self._post(delivery.target, delivery.payload)
             now = self.wall_ms()
             if error is None:
@@ -62,3 +65,41 @@ class WebhookCourier:
             except Exception as exc:  # noqa: BLE001 - SQL hiccup: log, try again next pass
                 log_event(log, "rules.webhook_pass_failed", logging.ERROR, error=str(exc)[:200])
             stop.wait(every_s)
+
+
+class PublishReceipt(Protocol):
+    """What publishing at QoS 1 hands back (paho's MQTTMessageInfo): whether the broker acked."""
+
+    def is_published(self) -> bool: ...
+
+
+class TopicCourier:
+    """Publishes the outbox rows meant for the alert topic (changes the rule runner did not make
+    itself: crew actions, citizen reports) on the runner's MQTT session at QoS 1. A row is
+    marked delivered, and `on_published` called (the runner writes its `alert_event` point),
+    once the broker has acknowledged it; until then it is in flight here, and after a crash or a
+    broker outage it is simply published again (at least once). Driven by the runner's own loop,
+    which owns the session: no second thread touches it."""
+
+    def __init__(self, store: AlertStore, publish: Callable[[str, str], PublishReceipt],
+                 on_published: Callable[[Delivery], None], wall_ms: Callable[[], int]) -> None:
+        self.store, self.publish, self.on_published, self.wall_ms = (
+            store, publish, on_published, wall_ms)
+        self.in_flight: dict[int, tuple[Delivery, PublishReceipt]] = {}
+
+    def deliver_due(self, connected: bool, limit: int = 100) -> int:
+        """Confirm what the broker has acked, then (when connected) publish what is due and not
+        in flight yet. The oldest rows come first, so at most `limit` are ever in flight."""
+        confirmed = 0
+        for delivery, receipt in list(self.in_flight.values()):
+            if receipt.is_published():
+                self.store.delivered(delivery.id, self.wall_ms())
+                del self.in_flight[delivery.id]
+                self.on_published(delivery)
+                confirmed += 1
+        if connected:
+            for delivery in self.store.due_deliveries(self.wall_ms(), limit, mqtt=True):
+                topic = delivery.mqtt_topic
+                if topic is not None and delivery.id not in self.in_flight:
+                    self.in_flight[delivery.id] = (delivery, self.publish(topic, delivery.payload))
+        return confirmed

@@ -23,8 +23,22 @@ from streetwatch.alerts.model import (
 from streetwatch.registry.timestamps import ms_from_datetime
 
 AlertState = Literal["raised", "acknowledged", "resolved"]
+StateFilter = Literal["raised", "acknowledged", "resolved", "open"]  # open: not resolved
 HistoryEventName = Literal["raised", "repeated", "acknowledged", "resolved", "overdue",
                            "escalated", "assigned", "commented"]
+# The outbox target of events the rule runner publishes on MQTT for others (crew actions made
+# through the API or the CLI): `mqtt:` + the alert topic. The runner publishes its own events.
+MQTT_TARGET_PREFIX = "mqtt:"
+
+
+def alert_topic(zone: str, severity: str) -> str:
+    """The MQTT topic of a zone's alert events of one severity (DESIGN s.3)."""
+    return f"streetwatch/alerts/{zone}/{severity}"
+
+
+def mqtt_target(event: AlertEvent) -> str:
+    """The outbox target that has the rule runner publish `event` on its alert topic."""
+    return MQTT_TARGET_PREFIX + alert_topic(event.zone, event.severity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +127,28 @@ class Delivery:
 
     @property
     def target_display(self) -> str:
-        return redact_webhook(self.target)
+        return self.target if self.mqtt_topic else redact_webhook(self.target)
+
+    @property
+    def mqtt_topic(self) -> str | None:
+        """The alert topic when the rule runner publishes this row on MQTT, else None."""
+        if self.target.startswith(MQTT_TARGET_PREFIX):
+            return self.target.removeprefix(MQTT_TARGET_PREFIX)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """Which alerts a list shows; None means "any". `zones` are the zones the caller may see
+    (None: all); `overdue` is judged at `now_ms`: open and past its deadline, or marked overdue."""
+
+    state: StateFilter | None = None
+    zone: str | None = None
+    severity: Severity | None = None
+    kind: AlertKind | None = None
+    overdue: bool | None = None
+    zones: frozenset[str] | None = None
+    now_ms: int = 0
 
 
 def redact_webhook(url: str) -> str:
@@ -171,14 +206,19 @@ def _rfc3339(ts_ms: int | None) -> str | None:
 
 
 __all__ = [
+    "MQTT_TARGET_PREFIX",
+    "AlertFilter",
     "AlertState",
     "Delivery",
     "HistoryEntry",
     "HistoryEventName",
+    "StateFilter",
     "StoredAlert",
     "alert_from_row",
+    "alert_topic",
     "delivery_from_row",
     "devices_text",
     "history_from_row",
+    "mqtt_target",
     "redact_webhook",
 ]

@@ -2,7 +2,9 @@
 
 Every change is one transaction that updates the alert, appends a history row and, for changes
 that make an event, writes one outbox row per webhook target: a change is never announced
-without being stored, nor stored without being announced. Each transaction writes first (UPDATE
+without being stored, nor stored without being announced. Changes people make (crew actions,
+alerts not raised by the rules) also get an outbox row for MQTT, which the rule runner publishes
+on the alert topic; the runner publishes its own decisions itself (docs/alerts.md). Each transaction writes first (UPDATE
 ... RETURNING, INSERT), so SQLite takes its write lock up front and PostgreSQL its row lock.
 
 "One open alert per (subject, kind)" is the partial unique index `uq_alerts_open_subject_kind`:
@@ -16,11 +18,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from streetwatch.alerts.model import SEVERITIES, AlertEvent, AlertEventName, Condition, Severity
 from streetwatch.alerts.records import (
+    MQTT_TARGET_PREFIX,
+    AlertFilter,
     Delivery,
     HistoryEntry,
     HistoryEventName,
@@ -29,6 +33,7 @@ from streetwatch.alerts.records import (
     delivery_from_row,
     devices_text,
     history_from_row,
+    mqtt_target,
     redact_webhook,
 )
 from streetwatch.logs import log_event
@@ -44,11 +49,13 @@ from streetwatch.registry.timestamps import datetime_from_ms
 OPEN_ALERT_INDEX = "uq_alerts_open_subject_kind"
 RAISE_ATTEMPTS = 3  # insert/repeat rounds before giving up (each loses only to a concurrent resolve)
 ERROR_CHARS = 1000  # how much of a delivery error is kept
+RULES_ACTOR = "rules"  # the rule engine: the live runner publishes what it does on MQTT itself
 
 _ALERTS = Alert.__table__
 _HISTORY = AlertHistory.__table__
 _OUTBOX = AlertOutbox.__table__
 _IS_OPEN = _ALERTS.c.resolved_at.is_(None)
+_TO_MQTT = _OUTBOX.c.target.startswith(MQTT_TARGET_PREFIX, autoescape=True)
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ class AlertStore:
 
     # Lifecycle ---------------------------------------------------------------------------------
     def raise_alert(self, condition: Condition, at_ms: int, severity: Severity,
-                    deadline_ms: int, actor: str = "rules") -> AlertEvent | None:
+                    deadline_ms: int, actor: str = RULES_ACTOR) -> AlertEvent | None:
         """Open an alert for `condition` and return its `raised` event; when one is already
         open for (subject, kind), record a repeat on it instead and return None."""
         _check_raise(condition, severity, actor)
@@ -73,7 +80,7 @@ class AlertStore:
                 if not _is_open_alert_conflict(exc):
                     raise
             if self._repeat(condition.subject, condition.kind, at_ms, condition.devices,
-                            condition.message, actor):
+                            condition.message, RULES_ACTOR):
                 return None
             # The open alert was resolved between our two transactions: open a new one.
         raise RuntimeError(f"could not raise or repeat {condition.kind} {condition.subject!r} "
@@ -84,7 +91,7 @@ class AlertStore:
         """The open alert for (subject, kind) is seen again: last seen, count, devices, message.
 
         Nothing happens when no alert is open (a crew may have resolved it meanwhile)."""
-        if not self._repeat(subject, kind, at_ms, devices, message, "rules"):
+        if not self._repeat(subject, kind, at_ms, devices, message, RULES_ACTOR):
             log_event(_log, "alerts.repeat_without_open_alert", subject=subject, kind=kind)
 
     def acknowledge(self, alert_id: int, at_ms: int, actor: str) -> AlertEvent | None:
@@ -92,14 +99,14 @@ class AlertStore:
         values = {"state": "acknowledged", "acknowledged_at": datetime_from_ms(at_ms),
                   "acknowledged_by": _actor(actor)}
         return self._change([_ALERTS.c.id == alert_id, _ALERTS.c.state == "raised"], values,
-                            "acknowledged", at_ms, actor, None)
+                            "acknowledged", at_ms, actor, None, on_mqtt=True)
 
     def assign(self, alert_id: int, at_ms: int, actor: str, crew: str) -> AlertEvent | None:
         """Give the open alert to `crew` (again, or to another crew); None when unknown or
         resolved. The event's message names the crew."""
         values = {"assigned_to": _actor(crew), "assigned_at": datetime_from_ms(at_ms)}
         return self._change([_ALERTS.c.id == alert_id, _IS_OPEN], values, "assigned", at_ms,
-                            actor, crew, message=f"assigned to {crew}")
+                            actor, crew, message=f"assigned to {crew}", on_mqtt=True)
 
     def comment(self, alert_id: int, at_ms: int, actor: str, text: str) -> AlertEvent | None:
         """A note on the alert (open or resolved), kept in its history and announced; None when
@@ -107,7 +114,7 @@ class AlertStore:
         if not text:
             raise ValueError("a comment needs text")
         return self._change([_ALERTS.c.id == alert_id], {"id": _ALERTS.c.id}, "commented",
-                            at_ms, actor, text, message=text)
+                            at_ms, actor, text, message=text, on_mqtt=True)
 
     def resolve(self, alert_id: int, at_ms: int, actor: str, note: str) -> AlertEvent | None:
         """Close the alert; None when unknown or resolved already. The event's message is the
@@ -125,7 +132,7 @@ class AlertStore:
         not yet past its deadline at `at_ms`."""
         where = [_ALERTS.c.id == alert_id, _IS_OPEN, ~_ALERTS.c.overdue,
                  _ALERTS.c.deadline <= datetime_from_ms(at_ms)]
-        return self._change(where, {"overdue": True}, "overdue", at_ms, "rules",
+        return self._change(where, {"overdue": True}, "overdue", at_ms, RULES_ACTOR,
                             "deadline passed")
 
     def escalate(self, alert_id: int, at_ms: int, severity: Severity,
@@ -136,7 +143,7 @@ class AlertStore:
         values = {"severity": severity, "deadline": datetime_from_ms(deadline_ms),
                   "overdue": False}
         return self._change([_ALERTS.c.id == alert_id, _IS_OPEN], values, "escalated", at_ms,
-                            "rules", f"severity {severity}")
+                            RULES_ACTOR, f"severity {severity}")
 
     # Reading -----------------------------------------------------------------------------------
     def open_alerts(self) -> list[StoredAlert]:
@@ -153,6 +160,19 @@ class AlertStore:
         with self._engine.connect() as conn:
             return [alert_from_row(row) for row in conn.execute(query)]
 
+    def page(self, which: AlertFilter, after_id: int | None, limit: int,
+             newest_first: bool = True) -> list[StoredAlert]:
+        """Up to `limit` alerts matching `which`, by id (newest first unless told), starting
+        after `after_id`: keyset pagination on the primary key (ix_alerts_zone, ix_alerts_open_zone
+        narrow zone and open filters), no OFFSET scan however deep the page."""
+        order = _ALERTS.c.id.desc() if newest_first else _ALERTS.c.id.asc()
+        query = select(_ALERTS).where(*_matching(which)).order_by(order).limit(limit)
+        if after_id is not None:
+            query = query.where(_ALERTS.c.id < after_id if newest_first
+                                else _ALERTS.c.id > after_id)
+        with self._engine.connect() as conn:
+            return [alert_from_row(row) for row in conn.execute(query)]
+
     def get(self, alert_id: int) -> StoredAlert | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(_ALERTS).where(_ALERTS.c.id == alert_id)).one_or_none()
@@ -165,11 +185,14 @@ class AlertStore:
             return [history_from_row(row) for row in conn.execute(query)]
 
     # Outbox ------------------------------------------------------------------------------------
-    def due_deliveries(self, now_ms: int, limit: int = 100) -> list[Delivery]:
-        """Undelivered events whose next attempt is due at `now_ms`, oldest first."""
+    def due_deliveries(self, now_ms: int, limit: int = 100,
+                       mqtt: bool = False) -> list[Delivery]:
+        """Undelivered events whose next attempt is due at `now_ms`, oldest first: those for
+        webhooks, or (`mqtt`) those the rule runner publishes on the alert topic."""
         query = (select(_OUTBOX)
                  .where(_OUTBOX.c.delivered_at.is_(None),
-                        _OUTBOX.c.next_attempt_at <= datetime_from_ms(now_ms))
+                        _OUTBOX.c.next_attempt_at <= datetime_from_ms(now_ms),
+                        _TO_MQTT if mqtt else ~_TO_MQTT)
                  .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id).limit(limit))
         with self._engine.connect() as conn:
             return [delivery_from_row(row) for row in conn.execute(query)]
@@ -220,7 +243,7 @@ class AlertStore:
                                condition.zone, condition.subject, condition.devices,
                                deadline_ms, condition.message)
             _history(conn, event, "raised", actor, condition.message)
-            self._announce(conn, event)
+            self._announce(conn, event, on_mqtt=actor != RULES_ACTOR)
         _log_change(event, actor)
         return event
 
@@ -243,12 +266,15 @@ class AlertStore:
                  note: str) -> AlertEvent | None:
         values = {"state": "resolved", "resolved_at": datetime_from_ms(at_ms),
                   "resolved_by": _actor(actor), "resolve_note": note}
-        return self._change(where, values, "resolved", at_ms, actor, note, message=note)
+        return self._change(where, values, "resolved", at_ms, actor, note, message=note,
+                            on_mqtt=actor != RULES_ACTOR)
 
     def _change(self, where: list[ColumnElement[bool]], values: dict[str, Any],
                 name: AlertEventName, at_ms: int, actor: str, detail: str | None,
-                message: str | None = None) -> AlertEvent | None:
-        """Update the one alert matching `where` and record event `name`; None if none matches."""
+                message: str | None = None, on_mqtt: bool = False) -> AlertEvent | None:
+        """Update the one alert matching `where` and record event `name`; None if none matches.
+        The conditions in `where` are the guard: of two concurrent changes that both need, say,
+        state `raised`, the row lock lets one update and the other find no row."""
         with self._engine.begin() as conn:
             row = conn.execute(update(_ALERTS).where(*where).values(values)
                                .returning(*_ALERTS.c)).one_or_none()
@@ -256,20 +282,23 @@ class AlertStore:
                 return None
             event = alert_from_row(row).event(name, at_ms, message)
             _history(conn, event, name, actor, detail)
-            self._announce(conn, event)
+            self._announce(conn, event, on_mqtt)
         _log_change(event, actor)
         return event
 
-    def _announce(self, conn: Connection, event: AlertEvent) -> None:
-        """One outbox row per webhook target, due at once, in the caller's transaction."""
-        if not self._webhooks:
+    def _announce(self, conn: Connection, event: AlertEvent, on_mqtt: bool) -> None:
+        """One outbox row per webhook target, and one for the MQTT alert topic when `on_mqtt`
+        (a change the rule runner did not make, so will not publish itself), due at once, in
+        the caller's transaction."""
+        targets = [*self._webhooks, *([mqtt_target(event)] if on_mqtt else [])]
+        if not targets:
             return
         at = datetime_from_ms(event.ts_ms)
         payload = event.line()
         conn.execute(insert(_OUTBOX), [
             {"created_at": at, "target": target, "payload": payload, "attempts": 0,
              "next_attempt_at": at, "delivered_at": None, "last_error": None}
-            for target in self._webhooks
+            for target in targets
         ])
 
 
@@ -279,6 +308,29 @@ def _history(conn: Connection, event: AlertEvent, name: HistoryEventName, actor:
     conn.execute(insert(_HISTORY).values(
         alert_id=event.id, ts=datetime_from_ms(event.ts_ms), event=name, actor=actor,
         severity=event.severity, detail=detail))
+
+
+def _matching(which: AlertFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `which` (an empty list: every alert)."""
+    c = _ALERTS.c
+    where: list[ColumnElement[bool]] = []
+    if which.state == "open":
+        where.append(_IS_OPEN)
+    elif which.state is not None:
+        where.append(c.state == which.state)
+    if which.zone is not None:
+        where.append(c.zone == which.zone)
+    if which.zones is not None:
+        where.append(c.zone.in_(sorted(which.zones)))
+    if which.severity is not None:
+        where.append(c.severity == which.severity)
+    if which.kind is not None:
+        where.append(c.kind == which.kind)
+    if which.overdue is not None:
+        late = or_(c.overdue,
+                   and_(_IS_OPEN, c.deadline <= datetime_from_ms(which.now_ms)))
+        where.append(late if which.overdue else ~late)
+    return where
 
 
 def _is_open_alert_conflict(exc: IntegrityError) -> bool:
@@ -320,4 +372,4 @@ def _log_change(event: AlertEvent, actor: str) -> None:
               actor=actor)
 
 
-__all__ = ["OPEN_ALERT_INDEX", "AlertStore"]
+__all__ = ["OPEN_ALERT_INDEX", "RULES_ACTOR", "AlertStore"]

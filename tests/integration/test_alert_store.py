@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from streetwatch.alerts.model import AlertEvent, Condition, Place
+from streetwatch.alerts.records import AlertFilter
 from streetwatch.alerts.store import OPEN_ALERT_INDEX, AlertStore
 from streetwatch.logs import JsonLineFormatter
 from streetwatch.registry import migrate
@@ -25,6 +26,7 @@ from streetwatch.registry.store import make_engine
 T0 = 1_772_352_000_000  # 2026-03-01T08:00:00Z
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 WEBHOOKS = ("https://hooks.example/a?token=s3cret", "https://hooks.example/b")
+NORTH_YELLOW = "mqtt:streetwatch/alerts/north/yellow"  # what the rule runner publishes for people
 
 
 def condition(subject: str = "lamp:L1", kind: str = "lamp_out", zone: str = "north",
@@ -116,7 +118,7 @@ def test_assign_and_comment_are_recorded_and_announced(engine: Engine,
     assert [(h.event, h.actor, h.detail) for h in store.history(raised.id)][1:] == [
         ("assigned", "office", "crew-north"), ("commented", "crew-north", "ladder needed"),
         ("resolved", "crew-north", "fixed"), ("commented", "office", "checked at night: lit")]
-    assert [name for _, name in outbox(engine)].count("commented") == 2 * len(WEBHOOKS)
+    assert [name for _, name in outbox(engine)].count("commented") == 2 * (len(WEBHOOKS) + 1)
     assert store.assign(raised.id, T0 + 5 * MINUTE, "office", "crew-south") is None  # resolved
     assert store.comment(999, T0, "office", "x") is None
     with pytest.raises(ValueError, match="needs text"):
@@ -160,8 +162,8 @@ def test_changes_that_do_not_apply_return_none_and_write_nothing(
     assert first_ack is not None
     assert store.get(raised.id).acknowledged_by == "crew-a"  # type: ignore[union-attr]
     assert [h[0] for h in history(store, raised.id)] == ["raised", "acknowledged", "resolved"]
-    assert [event for _, event in outbox(engine)] == ["raised"] * 2 + ["acknowledged"] * 2 + [
-        "resolved"] * 2
+    assert [event for _, event in outbox(engine)] == ["raised"] * 2 + ["acknowledged"] * 3 + [
+        "resolved"] * 3
 
 
 def test_overdue_then_escalate(store: AlertStore) -> None:
@@ -253,9 +255,40 @@ def test_every_announced_change_writes_one_outbox_row_per_target(
     AlertStore(engine).raise_alert(condition("lamp:L2"), T0, "blue", T0 + DAY)  # no webhooks
 
     assert outbox(engine) == [(target, event) for event in ("raised", "acknowledged", "resolved")
-                              for target in WEBHOOKS]
+                              for target in (*WEBHOOKS, NORTH_YELLOW)
+                              if (event, target) != ("raised", NORTH_YELLOW)]
     deliveries = store.due_deliveries(T0, limit=10)
     assert [d.payload for d in deliveries] == [raised.line()] * 2
+
+
+def test_changes_people_make_are_queued_for_mqtt_and_the_rules_own_are_not(
+    engine: Engine, store: AlertStore
+) -> None:
+    """The rule runner publishes what it decides itself; what crews (API, CLI) or citizens do
+    reaches MQTT through outbox rows the runner publishes: each event once on the topic."""
+    ruled = store.raise_alert(condition(), T0, "yellow", T0 + DAY)
+    reported = store.raise_alert(condition("lamp:L9", "citizen_report"), T0, "yellow",
+                                 T0 + DAY, actor="citizen")
+    assert ruled is not None and reported is not None
+    store.acknowledge(ruled.id, T0 + 1, "crew")
+    store.assign(ruled.id, T0 + 2, "office", "crew-north")
+    store.comment(ruled.id, T0 + 3, "crew", "ladder")
+    store.mark_overdue(ruled.id, T0 + DAY)
+    store.escalate(ruled.id, T0 + DAY, "red", T0 + 2 * DAY)
+    store.resolve_open("lamp:L9", "citizen_report", T0 + DAY + 1, "rules", "cleared")
+    store.resolve(ruled.id, T0 + DAY + 2, "crew", "fixed")
+
+    mqtt = store.due_deliveries(T0 + 2 * DAY, limit=20, mqtt=True)
+    assert [(d.mqtt_topic, json.loads(d.payload)["event"], json.loads(d.payload)["id"])
+            for d in mqtt] == [
+        ("streetwatch/alerts/north/yellow", "raised", reported.id),
+        ("streetwatch/alerts/north/yellow", "acknowledged", ruled.id),
+        ("streetwatch/alerts/north/yellow", "assigned", ruled.id),
+        ("streetwatch/alerts/north/yellow", "commented", ruled.id),
+        ("streetwatch/alerts/north/red", "resolved", ruled.id)]
+    assert all(d.target_display == d.target for d in mqtt)
+    webhooks = store.due_deliveries(T0 + 2 * DAY, limit=50)
+    assert {d.mqtt_topic for d in webhooks} == {None} and len(webhooks) == 9 * len(WEBHOOKS)
 
 
 def test_deliveries_are_due_retried_and_done(engine: Engine, store: AlertStore,
@@ -299,6 +332,41 @@ def test_a_failing_change_writes_no_outbox_row(
     assert alert is not None and alert.state == "raised" and alert.acknowledged_by is None
     assert [h[0] for h in history(store, raised.id)] == ["raised"]
     assert outbox(engine) == [(target, "raised") for target in WEBHOOKS]
+
+
+def test_a_page_of_alerts_by_filter_newest_first(store: AlertStore) -> None:
+    """Keyset pages by id over state, zone, severity, kind and overdue (judged at `now_ms`)."""
+    ids = []
+    for n, (zone, severity) in enumerate([("north", "red"), ("south", "yellow"),
+                                          ("north", "yellow"), ("north", "blue")]):
+        event = store.raise_alert(condition(f"lamp:L{n}", zone=zone), T0 + n, severity,
+                                  T0 + HOUR * (n + 1))
+        assert event is not None
+        ids.append(event.id)
+    store.acknowledge(ids[2], T0 + MINUTE, "crew")
+    store.resolve(ids[3], T0 + MINUTE, "crew", "fixed")
+    store.mark_overdue(ids[1], T0 + 3 * HOUR)
+
+    def page(after: int | None = None, limit: int = 10, oldest: bool = False,
+             **which: object) -> list[int]:
+        found = store.page(AlertFilter(**which), after, limit,  # type: ignore[arg-type]
+                           newest_first=not oldest)
+        return [a.id for a in found]
+
+    assert page() == ids[::-1]
+    assert page(limit=2) == [ids[3], ids[2]] and page(ids[2], limit=2) == [ids[1], ids[0]]
+    assert page(oldest=True, after=ids[1]) == ids[2:]
+    assert page(state="open") == [ids[2], ids[1], ids[0]]
+    assert page(state="acknowledged") == [ids[2]] and page(state="resolved") == [ids[3]]
+    assert page(zone="north", severity="yellow") == [ids[2]]
+    assert page(zones=frozenset({"south"})) == [ids[1]]
+    assert page(zones=frozenset({"south"}), zone="north") == []
+    assert page(kind="lamp_out") == ids[::-1] and page(kind="blockage") == []
+    # At 2 h 30 min: L0 (1 h) is past its deadline, L1 is marked overdue, L2 (3 h) is not yet,
+    # L3 is resolved (never late: resolving it stopped the clock).
+    at = T0 + 2 * HOUR + 30 * MINUTE
+    assert page(overdue=True, now_ms=at) == [ids[1], ids[0]]
+    assert page(overdue=False, now_ms=at) == [ids[3], ids[2]]
 
 
 def refuse_outbox_rows(engine: Engine, target: str, containing: str) -> None:

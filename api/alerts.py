@@ -1,0 +1,181 @@
+"""Alerts for the API: the wire models, pages of alerts, and crew actions with their refusals.
+
+The store does the work (keyset pages, conditional updates that record history and outbox rows
+in one transaction); this module decides what a caller may see (zone-bound keys: other zones are
+404 like missing alerts) and why a refused action is refused (409 naming the state, who, when).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import HTTPException
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.keys import Principal
+from api.pagination import Page, next_cursor
+from streetwatch.alerts.model import AlertEvent, AlertKind, Severity, rfc3339_ms
+from streetwatch.alerts.records import AlertFilter, AlertState, HistoryEntry, StoredAlert
+from streetwatch.alerts.store import AlertStore
+from streetwatch.schemas import ID_PATTERN
+
+TEXT_CHARS = 2000  # comments and resolve notes: plain text, kept as written
+ALLOWED_CONTROLS = frozenset("\n\t")
+MAX_ALERT_ID = 2**31 - 1  # the column is a 32-bit integer in PostgreSQL
+
+Action = Literal["acknowledge", "assign", "comment", "resolve"]
+
+
+def plain_text(text: str) -> str:
+    """`text` without surrounding blanks, if it is plain text: not blank, no control characters
+    but newlines and tabs, no lone surrogates (they cannot be stored as UTF-8)."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise ValueError("must not be blank")
+    for char in text:
+        if (unicodedata.category(char) in ("Cc", "Cs")) and char not in ALLOWED_CONTROLS:
+            raise ValueError(f"must be plain text (found control character U+{ord(char):04X})")
+    return text
+
+
+PlainText = Annotated[str, Field(min_length=1, max_length=TEXT_CHARS), AfterValidator(plain_text)]
+
+
+# Wire models -------------------------------------------------------------------------------------
+class PlaceOut(BaseModel):
+    road: str | None
+    position: int | None
+    lat: float | None
+    lon: float | None
+
+
+class AlertOut(BaseModel):
+    """An alert as stored: what, where, how urgent, where it stands, who did what when."""
+
+    id: int
+    kind: AlertKind
+    severity: Severity
+    state: AlertState
+    zone: str
+    subject: str
+    devices: list[str]
+    message: str
+    place: PlaceOut
+    raised_at: str
+    last_seen_at: str
+    seen_count: int
+    deadline: str
+    overdue: bool
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    resolve_note: str | None
+    assigned_to: str | None
+    assigned_at: str | None
+
+
+class HistoryOut(BaseModel):
+    """One change of an alert: when, what, by whom (a key's name, `rules`, `cli`), the detail
+    (the note, comment or crew), the severity after it."""
+
+    at: str
+    event: str
+    by: str
+    severity: Severity
+    detail: str | None
+
+
+class AlertDetail(AlertOut):
+    """An alert with its full history, oldest change first."""
+
+    history: list[HistoryOut]
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: PlainText
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: PlainText = Field(description="What was done (required).")
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    crew: str = Field(pattern=ID_PATTERN, description="The crew that takes the alert on.")
+
+
+def alert_out(alert: StoredAlert) -> AlertOut:
+    return AlertOut.model_validate(alert.as_json())
+
+
+def history_out(entry: HistoryEntry) -> HistoryOut:
+    return HistoryOut(at=rfc3339_ms(entry.ts_ms), event=entry.event, by=entry.actor,
+                      severity=entry.severity, detail=entry.detail)
+
+
+# Reading ---------------------------------------------------------------------------------------
+def alert_page(store: AlertStore, which: AlertFilter, after_id: int | None,
+               limit: int) -> Page[AlertOut]:
+    """One page, newest first (ids descend; the cursor is the last id shown)."""
+    alerts = store.page(which, after_id, limit + 1)
+    return Page[AlertOut](items=[alert_out(a) for a in alerts[:limit]],
+                          next_cursor=next_cursor([a.id for a in alerts], limit))
+
+
+def visible_alert(store: AlertStore, principal: Principal, alert_id: int) -> StoredAlert:
+    """The alert, or 404 when there is none or it is in a zone the key does not see."""
+    alert = store.get(alert_id)
+    if alert is None or not principal.sees(alert.zone):
+        raise HTTPException(404, f"no alert with id {alert_id}")
+    return alert
+
+
+def alert_detail(store: AlertStore, alert: StoredAlert) -> AlertDetail:
+    history = [history_out(entry) for entry in store.history(alert.id)]
+    return AlertDetail(**alert_out(alert).model_dump(), history=history)
+
+
+# Acting ----------------------------------------------------------------------------------------
+def act(store: AlertStore, principal: Principal, alert_id: int, action: Action,
+        change: Callable[[str], AlertEvent | None]) -> AlertDetail:
+    """Apply `change` (called with the actor) to a visible alert; 409 with the reason when the
+    alert's state refuses it. The store's conditional update decides races: of two crews
+    acknowledging at once exactly one wins, the other is told who did."""
+    visible_alert(store, principal, alert_id)
+    event = change(principal.name)
+    alert = store.get(alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert with id {alert_id}")
+    if event is None:
+        raise HTTPException(409, refusal(alert, action))
+    return alert_detail(store, alert)
+
+
+def refusal(alert: StoredAlert, action: Action) -> str:
+    """Why `action` does not apply to `alert` as it stands: its state, by whom, since when."""
+    if alert.resolved_at_ms is not None:
+        done = (f"alert {alert.id} is resolved (by {alert.resolved_by} at "
+                f"{rfc3339_ms(alert.resolved_at_ms)})")
+        if action == "resolve":
+            return done.replace(" is resolved", " is already resolved")
+        return f"{done}: it cannot be {_past[action]} any more"
+    if action == "acknowledge" and alert.acknowledged_at_ms is not None:
+        return (f"alert {alert.id} is already acknowledged (by {alert.acknowledged_by} at "
+                f"{rfc3339_ms(alert.acknowledged_at_ms)})")
+    return f"alert {alert.id} cannot be {_past[action]} while {alert.state}"
+
+
+_past: dict[Action, str] = {"acknowledge": "acknowledged", "assign": "assigned",
+                            "comment": "commented on", "resolve": "resolved"}
+
+
+def alert_filter(principal: Principal, now_ms: int, state: str | None, zone: str | None,
+                 severity: str | None, kind: str | None, overdue: bool | None) -> AlertFilter:
+    """The list's filter for this caller: a zone-bound key sees its zones only."""
+    return AlertFilter(state=state, zone=zone, severity=severity, kind=kind,  # type: ignore[arg-type]
+                       overdue=overdue, zones=principal.zones, now_ms=now_ms)
