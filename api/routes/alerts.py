@@ -31,9 +31,6 @@ from streetwatch.schemas import ID_PATTERN
 router = APIRouter(tags=["alerts"])
 Res = Annotated[Resources, Depends(resources)]
 AlertId = Annotated[int, Path(ge=1, le=MAX_ALERT_ID, description="The alert's id.")]
-REFUSALS = {404: {"description": "no such alert, or one in a zone the key does not see"},
-            409: {"description": "the alert's state refuses the action (the reason says "
-                                 "which state, by whom, since when)"}}
 
 
 @router.get("/alerts", summary="Alerts, newest first, filtered", response_model=Page[AlertOut])
@@ -54,35 +51,35 @@ def list_alerts(
     return alert_page(res.alerts, which, after, limit)  # type: ignore[arg-type]
 
 
-@router.get("/alerts/{alert_id}", summary="One alert with its full history",
-            responses={404: REFUSALS[404]})
+@router.get("/alerts/{alert_id}", summary="One alert with its full history")
 def get_alert(principal: Viewer, res: Res, alert_id: AlertId) -> AlertDetail:
+    """The alert (as `streetwatch alerts list --json` shows it) and every change, oldest first."""
     return alert_detail(res.alerts, visible_alert(res.alerts, principal, alert_id))
 
 
-@router.post("/alerts/{alert_id}/ack", summary="Acknowledge: a crew takes the alert on",
-             responses=REFUSALS)
+@router.post("/alerts/{alert_id}/ack", summary="Acknowledge: a crew takes the alert on")
 def acknowledge(principal: Crew, res: Res, alert_id: AlertId) -> AlertDetail:
+    """A raised alert becomes acknowledged by the key's name; 409 once acknowledged or resolved."""
     return act(res.alerts, principal, alert_id, "acknowledge",
                lambda who: res.alerts.acknowledge(alert_id, res.clock(), who))
 
 
-@router.post("/alerts/{alert_id}/comment", summary="A note on the alert (open or resolved)",
-             responses=REFUSALS)
+@router.post("/alerts/{alert_id}/comment", summary="A note on the alert (open or resolved)")
 def comment(principal: Crew, res: Res, alert_id: AlertId, body: CommentIn) -> AlertDetail:
+    """Plain text (at most 2,000 characters), kept in the history and announced."""
     return act(res.alerts, principal, alert_id, "comment",
                lambda who: res.alerts.comment(alert_id, res.clock(), who, body.text))
 
 
-@router.post("/alerts/{alert_id}/resolve", summary="Resolve with a note saying what was done",
-             responses=REFUSALS)
+@router.post("/alerts/{alert_id}/resolve", summary="Resolve with a note saying what was done")
 def resolve(principal: Crew, res: Res, alert_id: AlertId, body: ResolveIn) -> AlertDetail:
+    """Close the alert with a note (required); 409 when it is resolved already."""
     return act(res.alerts, principal, alert_id, "resolve",
                lambda who: res.alerts.resolve(alert_id, res.clock(), who, body.note))
 
 
-@router.post("/alerts/{alert_id}/assign", summary="Give the open alert to a crew",
-             responses=REFUSALS)
+@router.post("/alerts/{alert_id}/assign", summary="Give the open alert to a crew")
 def assign(principal: Manager, res: Res, alert_id: AlertId, body: AssignIn) -> AlertDetail:
+    """Give the alert to a crew (again, or to another); 409 when it is resolved."""
     return act(res.alerts, principal, alert_id, "assign",
                lambda who: res.alerts.assign(alert_id, res.clock(), who, body.crew))
