@@ -314,9 +314,9 @@ def _matching(which: AlertFilter) -> list[ColumnElement[bool]]:
     """The WHERE conditions of `which` (an empty list: every alert)."""
     c = _ALERTS.c
     where: list[ColumnElement[bool]] = []
-    if which.state == "open":
-        where.append(_IS_OPEN)
-    elif which.state is not None:
+    if which.state in ("open", "raised", "acknowledged"):
+        where.append(_IS_OPEN)  # lets the planner use the small partial indexes of open alerts
+    if which.state not in (None, "open"):
         where.append(c.state == which.state)
     if which.zone is not None:
         where.append(c.zone == which.zone)
