@@ -1,7 +1,8 @@
-"""`streetwatch alerts list|ack|resolve`: crews and operators work alerts from a shell.
+"""`streetwatch alerts list|ack|resolve|assign|comment`: crews and operators work alerts from a
+shell.
 
-Acknowledging and resolving write history and webhook outbox rows like the rule engine does
-(actor `cli` unless `--by` names the crew); the rule runner delivers the outbox. Heavy imports
+Each action writes history and outbox rows like the API does (actor `cli` unless `--by` names the
+crew); the rule runner delivers the outbox to webhooks and to the MQTT alert topic. Heavy imports
 (SQLAlchemy, the store) happen inside the commands, so `streetwatch --help` stays fast.
 """
 
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from streetwatch.alerts.records import StoredAlert
     from streetwatch.alerts.store import AlertStore
 
-alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve, assign, comment.",
+                         no_args_is_help=True)
 
 
 
@@ -37,6 +39,7 @@ def _actor(name: str) -> str:
 ById = Annotated[str, typer.Option("--by", callback=_actor,
                                    help="Who does it: a crew name (default: cli).")]
 AlertId = Annotated[int, typer.Argument(help="Alert id (see `streetwatch alerts list`).")]
+COMMENT_CHARS = 2000  # as the API allows
 COLUMNS = ("ID", "SEVERITY", "KIND", "SUBJECT", "ZONE", "AGE", "DEADLINE", "STATE")
 
 
@@ -93,6 +96,42 @@ def alerts_resolve(
     _explain_no_change(alert_id, alert, "resolve")
 
 
+@alerts_app.command("assign")
+def alerts_assign(
+    alert_id: AlertId,
+    crew: Annotated[str, typer.Option("--crew", help="The crew that takes it on (an id).")],
+    by: ById = "cli",
+) -> None:
+    """Give an open alert to a crew (again, or to another)."""
+    from streetwatch.topics import is_valid_id
+
+    if not is_valid_id(crew):
+        _fail("--crew must match [A-Za-z0-9_.-]{1,64}")
+    with _store() as store:
+        event = store.assign(alert_id, _now_ms(), by, crew)
+        alert = store.get(alert_id)
+    if event is not None:
+        typer.echo(f"alert {alert_id} assigned to {crew} by {by}")
+        return
+    _explain_no_change(alert_id, alert, "assign")
+
+
+@alerts_app.command("comment")
+def alerts_comment(
+    alert_id: AlertId,
+    text: Annotated[str, typer.Option("--text", help="The note (kept in the history).")],
+    by: ById = "cli",
+) -> None:
+    """A note on an alert, open or resolved."""
+    if not text.strip() or len(text) > COMMENT_CHARS:
+        _fail(f"--text must say something, in at most {COMMENT_CHARS} characters")
+    with _store() as store:
+        event = store.comment(alert_id, _now_ms(), by, text.strip())
+    if event is None:
+        _fail(f"no alert with id {alert_id}")
+    typer.echo(f"comment on alert {alert_id} by {by} recorded")
+
+
 @contextmanager
 def _store() -> Iterator[AlertStore]:
     """An AlertStore on the configured database (migrated first, as `devices import` does)."""
@@ -133,7 +172,7 @@ def _explain_no_change(alert_id: int, alert: StoredAlert | None, verb: str) -> N
         if verb == "resolve":
             typer.echo(message)
             return
-        _fail(f"{message}; nothing to acknowledge")
+        _fail(f"{message}; nothing to {verb}")
     _fail(f"alert {alert_id} could not be {verb}d")
 
 

@@ -122,6 +122,24 @@ def test_ack_then_resolve_write_history_and_outbox(runner: CliRunner, seeded: Se
     assert "s3cret" not in ack.output + resolve.output
 
 
+def test_assign_and_comment_are_recorded_and_announced(runner: CliRunner,
+                                                       seeded: Seeded) -> None:
+    assign = runner.invoke(app, ["alerts", "assign", str(seeded.red), "--crew", "crew-south",
+                                 "--by", "office"])
+    comment = runner.invoke(app, ["alerts", "comment", str(seeded.done), "--text",
+                                  " lit at night "])
+
+    assert assign.exit_code == 0 and assign.stdout == (
+        f"alert {seeded.red} assigned to crew-south by office\n")
+    assert comment.exit_code == 0, comment.output
+    assert seeded.store.get(seeded.red).assigned_to == "crew-south"  # type: ignore[union-attr]
+    assert [(h.event, h.actor, h.detail) for h in seeded.store.history(seeded.done)][-1] == (
+        "commented", "cli", "lit at night")
+    assert seeded.outbox_events() == [
+        (HOOK, "assigned"), ("mqtt:streetwatch/alerts/south/red", "assigned"),
+        (HOOK, "commented"), ("mqtt:streetwatch/alerts/north/blue", "commented")]
+
+
 def test_default_actor_is_cli(runner: CliRunner, seeded: Seeded) -> None:
     result = runner.invoke(app, ["alerts", "ack", str(seeded.red)])
 
@@ -139,6 +157,10 @@ def test_default_actor_is_cli(runner: CliRunner, seeded: Seeded) -> None:
         (["resolve", "RED"], 2, "Missing option '--note'"),
         (["ack", "RED", "--by", ""], 2, "must be 1-64 printable characters"),
         (["ack", "abc"], 2, "Invalid value for 'alert_id'"),
+        (["assign", "DONE", "--crew", "c1"], 1, "was already resolved by crew-north"),
+        (["assign", "RED", "--crew", "c 1"], 1, "--crew must match"),
+        (["comment", "999", "--text", "x"], 1, "error: no alert with id 999"),
+        (["comment", "RED", "--text", " "], 1, "--text must say something"),
     ],
 )
 def test_refusals(runner: CliRunner, seeded: Seeded, args: list[str], code: int,
