@@ -13,7 +13,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ KIND_COLUMNS: dict[str, frozenset[str]] = {
                         "pipe_diameter_cm", "normal_low_cm", "normal_high_cm"}),
     "rain": frozenset({"lat", "lon"}),
 }
+SERVICE_CELLS = ("in_service", "out_of_service_from", "out_of_service_until")
 _NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?")
 _POSITION = re.compile(r"[0-9]{1,9}")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -154,7 +155,41 @@ def _parse_row(
         parsed.errors.append(
             RowError(line, f"row has {len(cells)} fields but the header has {len(header)}"))
         return
-    row = _RowCells(dict(zip(header, (cell.strip() for cell in cells), strict=True)))
+    _add_row(line, dict(zip(header, (cell.strip() for cell in cells), strict=True)), parsed,
+             first_line_of)
+
+
+def parse_device_records(records: Iterable[tuple[int, dict[str, str]]]) -> ParsedDevices:
+    """Validate devices given as cells by CSV column name (GeoJSON features, API bodies), each
+    numbered by the caller: the file's rules and messages, errors at the caller's numbers.
+
+    Columns missing from a record are empty; a name outside COLUMNS is an error."""
+    parsed = ParsedDevices()
+    first_line_of: dict[tuple[str, str], int] = {}
+    for number, cells in records:
+        unknown = [name for name in cells if name not in COLUMNS]
+        if unknown:
+            parsed.errors.extend(RowError(number, f"unknown column {_show(name)}")
+                                 for name in unknown)
+            continue
+        row = {name: cells.get(name, "").strip() for name in COLUMNS}
+        _add_row(number, {name: value for name, value in row.items()
+                          if value or name in REQUIRED_COLUMNS}, parsed, first_line_of)
+    return parsed
+
+
+def parse_service_cells(cells: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The service columns (`in_service`, `out_of_service_from`, `out_of_service_until`) by the
+    file's rules, for any kind: model values and problems."""
+    row = _RowCells({name: cells.get(name, "").strip() for name in SERVICE_CELLS})
+    values = {"in_service": row.boolean("in_service", default=True), **row.service_window()}
+    return values, row.problems
+
+
+def _add_row(line: int, cells: dict[str, str], parsed: ParsedDevices,
+             first_line_of: dict[tuple[str, str], int]) -> None:
+    """Validate one row's cells (by column name) into its kind's list or `parsed.errors`."""
+    row = _RowCells(cells)
     kind, values = row.device()
     if kind is not None and values.get("id") is not None:
         _check_unique(kind, values["id"], line, first_line_of, row.problems)
@@ -377,8 +412,11 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "ImportReport",
     "ParsedDevices",
+    "SERVICE_CELLS",
     "RowError",
     "import_devices_csv",
+    "parse_device_records",
     "parse_devices_csv",
+    "parse_service_cells",
     "read_devices_file",
 ]
