@@ -97,7 +97,8 @@ def test_now_by_day_says_there_is_no_rate(town):
 
 def test_a_zone_bound_key_sees_its_zones_and_not_the_town(town):
     town.clock.now_ms = local_ms("2026-11-23 22:00")
-    write(town, points("Z01", "2026-11-23 21:55", 5, 100) + points("north", "2026-11-23 21:55", 5, 97)
+    write(town, points("Z01", "2026-11-23 21:55", 5, 100)
+          + points("north", "2026-11-23 21:55", 5, 97)
           + points("_city", "2026-11-23 21:55", 5, 197, 200))
     body = town.get(NOW, who=ZONE_CREW).json()
     assert [row["zone"] for row in body["zones"]] == ["north"]
@@ -119,9 +120,11 @@ def test_no_key_is_401(town):
 # Series ----------------------------------------------------------------------------------------
 
 def test_series_of_stored_points_and_of_buckets(town):
-    write(town, points("Z01", "2026-11-23 18:00", 30, 100) + points("Z01", "2026-11-23 18:30", 30, 90)
+    write(town, points("Z01", "2026-11-23 18:00", 30, 100)
+          + points("Z01", "2026-11-23 18:30", 30, 90)
           + points("Z02", "2026-11-23 19:00", 60, 50))
-    span = {"zone": "Z01", "from": "2026-11-23T18:00:00+08:00", "to": str(local_ms("2026-11-23 19:00"))}
+    span = {"zone": "Z01", "from": "2026-11-23T18:00:00+08:00",
+            "to": str(local_ms("2026-11-23 19:00"))}
     raw = town.get(f"{NOW}/series", who="viewer", params=span)
     assert raw.status_code == 200, raw.text
     body = raw.json()
@@ -211,7 +214,8 @@ def test_nightly_values_are_the_reports(town):
     z02 = town.get(f"{NOW}/nightly", who="viewer", params=params | {
         "zone": "Z02", "from": "2025-01-06T00:00:00+08:00", "to": "2025-01-07T00:00:00+08:00"})
     night = z02.json()["nights"][0]
-    assert (z02.json()["target"], night["covered_minutes"], night["mean_rate"]) == (0.95, 300.0, 0.96)
+    assert (z02.json()["target"], night["covered_minutes"], night["mean_rate"]) == (
+        0.95, 300.0, 0.96)
     assert night["minutes_below_target"] == 0.0
     table = town.client.get(f"{NOW}/nightly", params=params,
                             headers={"Accept": "text/csv"} | town.headers("viewer"))
@@ -241,7 +245,8 @@ def test_monthly_csv_is_the_report_commands(town, monkeypatch, tmp_path):
     assert command.exit_code == 0, command.output
     assert command.stdout.count("\n") == 5  # header, Z01, Z02, north, _city
 
-    by_param = town.get(f"{NOW}/monthly", who="viewer", params={"month": "2025-01", "format": "csv"})
+    by_param = town.get(f"{NOW}/monthly", who="viewer",
+                        params={"month": "2025-01", "format": "csv"})
     assert by_param.status_code == 200, by_param.text
     assert by_param.headers["content-type"].startswith("text/csv")
     assert by_param.text == command.stdout
