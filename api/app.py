@@ -7,12 +7,14 @@ module builds nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
@@ -70,6 +72,7 @@ def create_app(settings: Settings, res: Resources | None = None,
         app.state.resources = res
     app.state.metrics = RequestMetrics()
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(InfluxError, _storage_unavailable)
     app.add_exception_handler(OperationalError, _storage_unavailable)
     app.include_router(health.router)
@@ -82,6 +85,15 @@ def _resource_routers() -> list[APIRouter]:
     """The `/api/v1` routers, one module per resource."""
     return [devices.router, readings.router, lighting.router, alerts.router, citizen.router,
             scores.router]
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each problem by place, message and type; the offending input is not echoed
+    (hostile text stays out of answers, and a lone surrogate could not even be encoded)."""
+    problems = [{"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")),
+                 "type": str(error.get("type", ""))} for error in exc.errors()]
+    body = json.dumps({"detail": problems}, ensure_ascii=True)  # any text encodes as ASCII
+    return Response(body, status_code=422, media_type="application/json")
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
