@@ -51,6 +51,7 @@ FRESH_TICKS = 2  # a point missing one tick is still current
 LOOKBACK_MS = 7 * 86_400_000  # how far back "now" looks for a zone's last point
 MAX_SERIES_POINTS = 10_000
 MAX_NIGHTLY_DAYS = 93
+MAX_EVERY_S = 366 * 86_400
 EARLIEST_MS = 0
 LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: the schedule is not asked about later
 _DAY_MS = 86_400_000
@@ -183,7 +184,10 @@ def every_s(text: str) -> int:
     found = _EVERY.fullmatch(text)
     if found is None:
         raise QueryError("every must be a whole number of s, m, h or d, e.g. 5m")
-    return int(found[1]) * _UNIT_S[found[2]]
+    seconds = int(found[1]) * _UNIT_S[found[2]]
+    if seconds > MAX_EVERY_S:
+        raise QueryError("every may be at most 366d")
+    return seconds
 
 
 # Configuration ---------------------------------------------------------------------------------

@@ -159,6 +159,7 @@ def test_series_of_stored_points_and_of_buckets(town):
     ({"from": "-5", "to": "10"}, "RFC 3339"),
     ({"from": "NaN", "to": "inf"}, "RFC 3339"),
     ({"from": "1' OR 1=1 --", "to": "10"}, "RFC 3339"),
+    ({"from": "0", "to": "86400000", "every": "9999999d"}, "366d"),
 ])
 def test_series_refuses_bad_ranges_with_a_reason(town, params, reason):
     answer = town.get(f"{NOW}/series", who="viewer", params={"zone": "Z01"} | params)
