@@ -115,3 +115,99 @@ def _store() -> Iterator[ApiKeyStore]:
             yield ApiKeyStore(engine)
         finally:
             engine.dispose()
+
+
+# Reports (mounted under `streetwatch report` by the CLI) -----------------------------------------
+AtOption = Annotated[str | None, typer.Option("--at", help="As of this instant, RFC 3339 "
+                                                           "(default: now).")]
+
+
+def report_monthly(
+    month: Annotated[str | None, typer.Option("--month", help="YYYY-MM, town local time "
+                                                              "(default: this month).")] = None,
+    at: AtOption = None,
+) -> None:
+    """Monthly zone scores (CSV: zone, score, each part and the figures behind it), the same as
+    GET /api/v1/scores/monthly?format=csv."""
+    from api import score_board, score_inputs
+    from api.score_tables import MONTHLY_COLUMNS, monthly_rows
+
+    def build(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
+        chosen = month or score_inputs.current_month(now_ms, _tz(settings))
+        _check(chosen, score_inputs.MONTH_PATTERN, "--month", "YYYY-MM")
+        scores = score_board.monthly_scores(settings, engine, _means(settings, influx), chosen,
+                                            now_ms)
+        return MONTHLY_COLUMNS, monthly_rows(scores)
+
+    _print_report(build, at)
+
+
+def report_quarterly(
+    quarter: Annotated[str | None, typer.Option("--quarter", help="YYYY-Qn (default: this "
+                                                                  "quarter).")] = None,
+    at: AtOption = None,
+) -> None:
+    """Quarterly ranking of zones (CSV: rank, zone, score, the three monthly scores, on-time
+    rate), the same as GET /api/v1/ranking/quarterly?format=csv."""
+    from api import score_board, score_inputs
+    from api.score_tables import QUARTERLY_COLUMNS, quarterly_rows
+
+    def build(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
+        chosen = quarter or score_inputs.current_quarter(now_ms, _tz(settings))
+        _check(chosen, score_inputs.QUARTER_PATTERN, "--quarter", "YYYY-Qn")
+        _, ranked = score_board.quarterly_ranking(settings, engine, _means(settings, influx),
+                                                  chosen, now_ms)
+        return QUARTERLY_COLUMNS, quarterly_rows(ranked)
+
+    _print_report(build, at)
+
+
+def _print_report(build, at: str | None) -> None:  # noqa: ANN001
+    """Settings, SQL and InfluxDB for `build(settings, engine, influx, now_ms)`; its (columns,
+    rows) printed as CSV exactly as the API answers it."""
+    from api.formats import csv_response
+    from streetwatch.errors import StreetwatchError
+    from streetwatch.influx import InfluxClient
+    from streetwatch.registry import migrate
+    from streetwatch.registry.cli import database_errors
+    from streetwatch.registry.store import make_engine
+    from streetwatch.schemas import parse_timestamp_ms
+    from streetwatch.settings import load_settings
+
+    try:
+        now_ms = _now_ms() if at is None else parse_timestamp_ms(at)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--at: {exc} (e.g. 2026-11-30T12:00:00Z)") from None
+    try:
+        settings = load_settings()
+        url = settings.sql_url()
+        with database_errors(url), InfluxClient.from_settings(settings) as influx:
+            migrate.upgrade(url)
+            engine = make_engine(url)
+            try:
+                columns, rows = build(settings, engine, influx, now_ms)
+            finally:
+                engine.dispose()
+    except StreetwatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(csv_response(columns, rows, "report.csv").body.decode(), nl=False)
+
+
+def _check(value: str, pattern: str, option: str, shape: str) -> None:
+    import re
+
+    if not re.fullmatch(pattern, value):
+        raise typer.BadParameter(f"{option} must be {shape}, not {value!r}")
+
+
+def _tz(settings):  # noqa: ANN001, ANN202
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.town_timezone)
+
+
+def _means(settings, influx):  # noqa: ANN001, ANN202
+    from api.score_board import lighting_means
+
+    return lighting_means(settings, influx)

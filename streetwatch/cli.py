@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import apikey_app, serve
+from api.cli import apikey_app, report_monthly, report_quarterly, serve
 from rules.cli import report_app, rules_app
 from simulators.cli import simulate
 from streetwatch.alerts.cli import alerts_app
@@ -26,7 +26,10 @@ app.add_typer(db_app, name="db", help="SQL registry schema (Alembic migrations).
 app.add_typer(devices_app, name="devices", help="Device registry: import lamps, drains, gauges.")
 app.add_typer(alerts_app, name="alerts", help="Alerts: list, acknowledge, resolve.")
 app.add_typer(rules_app, name="rules", help="Rule engine: live runner (default), replay, check.")
-app.add_typer(report_app, name="report", help="Reports: monthly lighting rate per zone (CSV).")
+report_app.command("monthly")(report_monthly)
+report_app.command("quarterly")(report_quarterly)
+app.add_typer(report_app, name="report", help="Reports (CSV): lighting, drains, dredging, "
+                                               "monthly scores, quarterly ranking.")
 app.add_typer(apikey_app, name="apikey", help="HTTP API keys: create, list, revoke.")
 app.command("api", help="Serve the HTTP API (FastAPI, OpenAPI at /docs).")(serve)
 app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)

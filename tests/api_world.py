@@ -46,17 +46,20 @@ class ApiWorld:
     clock: ManualClock
     keys: dict[str, str] = field(default_factory=dict)
 
-    def headers(self, who: str | None) -> dict[str, str]:
-        return {} if who is None else {"Authorization": f"Bearer {self.keys[who]}"}
+    def headers(self, who: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The key's Authorization header (none for `who=None`) with `extra` headers."""
+        own = {} if who is None else {"Authorization": f"Bearer {self.keys[who]}"}
+        return {**own, **(extra or {})}
 
     def get(self, path: str, who: str | None = "admin", **kwargs):  # noqa: ANN201
-        return self.client.get(path, headers=self.headers(who), **kwargs)
+        return self.request("GET", path, who, **kwargs)
 
     def post(self, path: str, who: str | None = "admin", **kwargs):  # noqa: ANN201
-        return self.client.post(path, headers=self.headers(who), **kwargs)
+        return self.request("POST", path, who, **kwargs)
 
     def request(self, method: str, path: str, who: str | None = "admin", **kwargs):  # noqa: ANN201
-        return self.client.request(method, path, headers=self.headers(who), **kwargs)
+        headers = self.headers(who, kwargs.pop("headers", None))
+        return self.client.request(method, path, headers=headers, **kwargs)
 
 
 @contextmanager
