@@ -21,7 +21,14 @@ from api.readings import (
     reading_range,
 )
 from api.resources import Resources, resources
-from api.routes.devices import DeviceId, KindChoice, Reading, reading_model, visible_device
+from api.routes.devices import (
+    DeviceId,
+    KindChoice,
+    Reading,
+    answers,
+    reading_model,
+    visible_device,
+)
 from streetwatch.alerts.model import rfc3339_ms
 
 router = APIRouter(tags=["readings"])
@@ -47,7 +54,8 @@ class ReadingSeries(BaseModel):
 
 
 @router.get("/devices/{device_id}/readings", summary="A device's readings over a range",
-            response_model_exclude_unset=True, response_model_by_alias=True)
+            response_model_exclude_unset=True, response_model_by_alias=True,
+            responses=answers(404, 409, 422))
 def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
                     from_: FromParam = None, to: ToParam = None,
                     every: Annotated[str | None, Query(max_length=10, pattern=EVERY_PATTERN,
@@ -69,10 +77,10 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
 
 
 @router.get("/devices/{device_id}/readings/latest", summary="A device's latest reading",
-            response_model_exclude_unset=True, responses={404: {"description": (
-                "no such device (for this key), or it has never reported")}})
+            response_model_exclude_unset=True, responses=answers(404, 409, 422))
 def device_latest_reading(device_id: DeviceId, principal: Viewer, res: Res,
                           kind: KindChoice = None) -> Reading:
+    """404 when the device is not there (for this key) or has never reported."""
     device = visible_device(res, principal, device_id, kind)
     reading = latest_reading(res.influx, device["kind"], device_id)
     if reading is None:
