@@ -3,7 +3,8 @@
 Each app has its own `CollectorRegistry`, so two apps in one process (tests) never collide. Routes
 are labelled by their template (`/api/v1/alerts/{alert_id}`), not the raw path, so ids cannot blow
 up the series count. The access log names the key by its name and id, never the key itself, and
-logs no query string (citizen text and contacts travel in bodies, never in logs).
+logs no query string (citizen text and contacts travel in bodies, never in logs), nor a
+citizen's receipt code (the route template stands in for such paths).
 """
 
 from __future__ import annotations
@@ -54,9 +55,15 @@ class AccessMiddleware(BaseHTTPMiddleware):
             self.metrics.latency.labels(request.method, route).observe(seconds)
             principal = getattr(request.state, "principal", None)
             log_event(_log, "api.request", method=request.method, route=route,
-                      path=request.url.path, status=status, ms=round(seconds * 1000, 2),
+                      path=_loggable_path(request, route), status=status,
+                      ms=round(seconds * 1000, 2),
                       key=None if principal is None else f"{principal.name}#{principal.key_id}",
                       client=request.client.host if request.client else None)
+
+
+def _loggable_path(request: Request, route: str) -> str:
+    """The path, except where it carries a citizen's receipt code (the route template then)."""
+    return route if "{receipt}" in route else request.url.path
 
 
 def _route_of(request: Request) -> str:

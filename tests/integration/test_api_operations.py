@@ -189,3 +189,10 @@ def _wait_for(condition, what: str, timeout_s: float = 30.0) -> None:  # noqa: A
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def test_the_access_log_keeps_receipt_codes_out(api, caplog):
+    caplog.set_level(logging.INFO, logger="api.access")
+    api.get("/api/v1/reports/ABCDEFGHJK", who=None)
+    logged = "\n".join(JsonLineFormatter().format(r) for r in caplog.records)
+    assert "/api/v1/reports/{receipt}" in logged and "ABCDEFGHJK" not in logged
