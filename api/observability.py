@@ -67,6 +67,13 @@ def _loggable_path(request: Request, route: str) -> str:
 
 
 def _route_of(request: Request) -> str:
-    """The matched route's template; `unmatched` for a 404 path (no raw path as a label)."""
+    """The matched route's full template (`/api/v1/alerts/{alert_id}`); `unmatched` for a 404
+    path (no raw path as a label). FastAPI mounts included routers, so the route knows its own
+    path but not the prefix it was included under: that is the request path's leading part."""
     route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    template = getattr(route, "path", None)
+    if not template:
+        return "unmatched"
+    depth = template.count("/")
+    prefix = "/".join(request.url.path.split("/")[:-depth]) if depth else ""
+    return prefix + template

@@ -12,7 +12,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from streetwatch.alerts.model import Condition, Place, rfc3339_ms
 from streetwatch.settings import INGEST_USER
