@@ -44,6 +44,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "no such thing, or not in the key's zones"),
         (409, "the change does not apply in the thing's current state"),
         (413, "the body is too large"),
+        (415, "the body's content type is not one this route reads"),
+        (422, "a parameter or the body is invalid: a reason, or a list of problems (loc, msg)"),
         (429, "too many requests from this address"),
         (503, "storage (SQL or InfluxDB) is unavailable; retry later"),
     )

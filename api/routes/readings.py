@@ -25,7 +25,6 @@ from api.routes.devices import (
     DeviceId,
     KindChoice,
     Reading,
-    answers,
     reading_model,
     visible_device,
 )
@@ -54,8 +53,7 @@ class ReadingSeries(BaseModel):
 
 
 @router.get("/devices/{device_id}/readings", summary="A device's readings over a range",
-            response_model_exclude_unset=True, response_model_by_alias=True,
-            responses=answers(404, 409, 422))
+            response_model_exclude_unset=True, response_model_by_alias=True)
 def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
                     from_: FromParam = None, to: ToParam = None,
                     every: Annotated[str | None, Query(max_length=10, pattern=EVERY_PATTERN,
@@ -77,7 +75,7 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
 
 
 @router.get("/devices/{device_id}/readings/latest", summary="A device's latest reading",
-            response_model_exclude_unset=True, responses=answers(404, 409, 422))
+            response_model_exclude_unset=True)
 def device_latest_reading(device_id: DeviceId, principal: Viewer, res: Res,
                           kind: KindChoice = None) -> Reading:
     """404 when the device is not there (for this key) or has never reported."""
