@@ -34,55 +34,22 @@ Quarter = Annotated[str | None, Query(pattern=score_inputs.QUARTER_PATTERN,
                                       description="YYYY-Qn (default: this quarter).")]
 
 
-class ZoneScoreOut(BaseModel):
-    zone: str
-    score: float | None
-    parts: dict[str, float | None]
-    lighting_rate: float | None
-    target: float
-    alerts_due: int
-    resolved_on_time: int
-    on_time_rate: float | None
-    overdue: int
-    overdue_by_severity: dict[str, int]
-    repaired: int
-    mean_time_to_repair_h: float | None
-    reports: int
-    reports_answered: int
-
-
 class MonthlyScores(BaseModel):
     month: str
-    zones: list[ZoneScoreOut]
-
-
-class RankedZoneOut(BaseModel):
-    rank: int
-    zone: str
-    score: float | None
-    monthly: list[float | None]
-    on_time_rate: float | None
+    zones: list[ZoneMonthScore]
 
 
 class QuarterlyRanking(BaseModel):
     quarter: str
     months: list[str]
-    zones: list[RankedZoneOut]
-
-
-class RectificationOut(BaseModel):
-    zone: str
-    overdue: int
-    overdue_by_severity: dict[str, int]
-    yellow_card: bool
-    months_with_overdue_severe: int
+    zones: list[RankedZone]
 
 
 class RectificationList(BaseModel):
     month: str
     card_months: int
     card_severity: str
-    zones: list[RectificationOut]
+    zones: list[Rectification]
 
 
 @router.get("/scores/monthly", response_model=MonthlyScores,
@@ -97,7 +64,7 @@ def monthly(request: Request, principal: Viewer,
               if principal.sees(s.zone)]
     if wants_csv(request, fmt):
         return csv_response(MONTHLY_COLUMNS, monthly_rows(scores), f"scores-{month}.csv")
-    return MonthlyScores(month=month, zones=[_score_out(s) for s in scores])
+    return MonthlyScores(month=month, zones=scores)
 
 
 @router.get("/ranking/quarterly", response_model=QuarterlyRanking,
@@ -112,7 +79,7 @@ def quarterly(request: Request, principal: Viewer,
     ranked = [r for r in ranked if principal.sees(r.zone)]
     if wants_csv(request, fmt):
         return csv_response(QUARTERLY_COLUMNS, quarterly_rows(ranked), f"ranking-{quarter}.csv")
-    return QuarterlyRanking(quarter=quarter, months=months, zones=[_ranked_out(r) for r in ranked])
+    return QuarterlyRanking(quarter=quarter, months=months, zones=ranked)
 
 
 @router.get("/rectification", response_model=RectificationList,
@@ -129,7 +96,7 @@ def rectification(request: Request, principal: Viewer,
                             f"rectification-{month}.csv")
     return RectificationList(month=month, card_months=res.settings.rectification_card_months,
                              card_severity=res.settings.rectification_card_severity,
-                             zones=[_rectification_out(r) for r in rows])
+                             zones=rows)
 
 
 def _tz(res: Resources) -> ZoneInfo:
@@ -138,16 +105,3 @@ def _tz(res: Resources) -> ZoneInfo:
 
 def _lighting(res: Resources) -> score_board.LightingMeans:
     return score_board.lighting_means(res.settings, res.influx)
-
-
-def _score_out(s: ZoneMonthScore) -> ZoneScoreOut:
-    return ZoneScoreOut(**{name: getattr(s, name) for name in ZoneScoreOut.model_fields})
-
-
-def _ranked_out(r: RankedZone) -> RankedZoneOut:
-    return RankedZoneOut(rank=r.rank, zone=r.zone, score=r.score, monthly=list(r.monthly),
-                         on_time_rate=r.on_time_rate)
-
-
-def _rectification_out(r: Rectification) -> RectificationOut:
-    return RectificationOut(**{name: getattr(r, name) for name in RectificationOut.model_fields})

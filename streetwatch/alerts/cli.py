@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +19,7 @@ import typer
 from streetwatch.alerts.model import SEVERITIES, rfc3339_ms
 
 if TYPE_CHECKING:
+    from streetwatch.alerts.model import AlertEvent
     from streetwatch.alerts.records import StoredAlert
     from streetwatch.alerts.store import AlertStore
 
@@ -69,13 +70,8 @@ def alerts_list(
 @alerts_app.command("ack")
 def alerts_ack(alert_id: AlertId, by: ById = "cli") -> None:
     """Acknowledge an alert: the crew has taken it on (again: no change)."""
-    with _store() as store:
-        event = store.acknowledge(alert_id, _now_ms(), by)
-        alert = store.get(alert_id)
-    if event is not None:
-        typer.echo(f"alert {alert_id} acknowledged by {by}")
-        return
-    _explain_no_change(alert_id, alert, "acknowledge")
+    _act(alert_id, "acknowledge", f"alert {alert_id} acknowledged by {by}",
+         lambda store, now: store.acknowledge(alert_id, now, by))
 
 
 @alerts_app.command("resolve")
@@ -87,13 +83,8 @@ def alerts_resolve(
     """Resolve an alert with a note (again: no change); a condition that still holds recurs."""
     if not note.strip():
         _fail("--note must say what was done")
-    with _store() as store:
-        event = store.resolve(alert_id, _now_ms(), by, note)
-        alert = store.get(alert_id)
-    if event is not None:
-        typer.echo(f"alert {alert_id} resolved by {by}")
-        return
-    _explain_no_change(alert_id, alert, "resolve")
+    _act(alert_id, "resolve", f"alert {alert_id} resolved by {by}",
+         lambda store, now: store.resolve(alert_id, now, by, note))
 
 
 @alerts_app.command("assign")
@@ -107,13 +98,8 @@ def alerts_assign(
 
     if not is_valid_id(crew):
         _fail("--crew must match [A-Za-z0-9_.-]{1,64}")
-    with _store() as store:
-        event = store.assign(alert_id, _now_ms(), by, crew)
-        alert = store.get(alert_id)
-    if event is not None:
-        typer.echo(f"alert {alert_id} assigned to {crew} by {by}")
-        return
-    _explain_no_change(alert_id, alert, "assign")
+    _act(alert_id, "assign", f"alert {alert_id} assigned to {crew} by {by}",
+         lambda store, now: store.assign(alert_id, now, by, crew))
 
 
 @alerts_app.command("comment")
@@ -155,6 +141,18 @@ def _store() -> Iterator[AlertStore]:
             yield AlertStore(engine, webhooks)
         finally:
             engine.dispose()
+
+
+def _act(alert_id: int, verb: str, done: str,
+         change: Callable[[AlertStore, int], AlertEvent | None]) -> None:
+    """Apply `change(store, now_ms)` to the alert: say `done`, or why nothing changed."""
+    with _store() as store:
+        event = change(store, _now_ms())
+        alert = store.get(alert_id)
+    if event is not None:
+        typer.echo(done)
+        return
+    _explain_no_change(alert_id, alert, verb)
 
 
 def _explain_no_change(alert_id: int, alert: StoredAlert | None, verb: str) -> None:
