@@ -13,7 +13,6 @@ and the time of its last point, never with an invented rate.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from api.keys import Principal
+from api.query_params import QueryError, every_s, moment_ms
 from rules.reports import (
     CSV_COLUMNS,
     NightRate,
@@ -44,7 +44,6 @@ from streetwatch.lighting_samples import (
     read_rate_samples,
     zones,
 )
-from streetwatch.schemas import parse_timestamp_ms
 from streetwatch.settings import Settings
 
 FRESH_TICKS = 2  # a point missing one tick is still current
@@ -52,17 +51,8 @@ LOOKBACK_MS = 7 * 86_400_000  # how far back "now" looks for a zone's last point
 MAX_SERIES_POINTS = 10_000
 MAX_NIGHTLY_DAYS = 93
 MAX_EVERY_S = 366 * 86_400
-EARLIEST_MS = 0
-LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: the schedule is not asked about later
 _DAY_MS = 86_400_000
-_EVERY = re.compile(r"([1-9][0-9]{0,6})([smhd])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-EVERY_PATTERN = r"^[1-9][0-9]{0,6}[smhd]$"
 MONTH_PATTERN = r"^(19[7-9][0-9]|20[0-9][0-9])-(0[1-9]|1[0-2])$"
-
-
-class QueryError(ValueError):
-    """The caller asked for something this API does not answer (a 422, with this reason)."""
 
 
 # Answers ---------------------------------------------------------------------------------------
@@ -158,36 +148,11 @@ SERIES_CSV_COLUMNS = ("zone", "ts", "rate", "min_rate", "samples", "lit", "expec
 
 # Parsing ---------------------------------------------------------------------------------------
 
-def moment_ms(name: str, value: str) -> int:
-    """A query time: RFC 3339 with a zone, or epoch ms, between 1970 and 2100; QueryError."""
-    if value.isascii() and value.isdigit() and len(value) <= 15:
-        ts_ms = int(value)
-    else:
-        try:
-            ts_ms = parse_timestamp_ms(value)
-        except ValueError:
-            raise QueryError(f"{name} must be RFC 3339 with a zone or epoch ms") from None
-    if not EARLIEST_MS <= ts_ms < LATEST_MS:
-        raise QueryError(f"{name} must be between 1970 and 2100")
-    return ts_ms
-
-
 def time_range(from_text: str, to_text: str) -> tuple[int, int]:
     from_ms, to_ms = moment_ms("from", from_text), moment_ms("to", to_text)
     if to_ms <= from_ms:
         raise QueryError("to must be after from")
     return from_ms, to_ms
-
-
-def every_s(text: str) -> int:
-    """`90s`, `5m`, `1h`, `1d` -> seconds; QueryError otherwise."""
-    found = _EVERY.fullmatch(text)
-    if found is None:
-        raise QueryError("every must be a whole number of s, m, h or d, e.g. 5m")
-    seconds = int(found[1]) * _UNIT_S[found[2]]
-    if seconds > MAX_EVERY_S:
-        raise QueryError("every may be at most 366d")
-    return seconds
 
 
 # Configuration ---------------------------------------------------------------------------------
@@ -262,7 +227,7 @@ def series(settings: Settings, influx: InfluxClient, zone: str, from_ms: int, to
            every: str | None) -> LightingSeries:
     """The zone's points in [from_ms, to_ms), or their `every` buckets; at most
     MAX_SERIES_POINTS of them (QueryError for a longer range)."""
-    step_s = settings.rules_every_s if every is None else every_s(every)
+    step_s = settings.rules_every_s if every is None else every_s(every, MAX_EVERY_S)
     if (to_ms - from_ms) // (step_s * 1000) > MAX_SERIES_POINTS:
         raise QueryError(f"the range holds more than {MAX_SERIES_POINTS} points: "
                          "shorten it or choose a longer every")

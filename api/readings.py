@@ -14,12 +14,11 @@ readings in the bucket.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from api.query_params import QueryError, every_s, moment_ms
 from streetwatch.influx import InfluxClient, influxql_ident, influxql_string
-from streetwatch.schemas import parse_timestamp_ms
 
 # kind -> (measurement, the tag naming the device)
 SERIES = {"lamp": ("lamp", "lamp"), "drain": ("drain", "sensor"), "rain": ("rain", "gauge")}
@@ -34,16 +33,7 @@ COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm"}  # a field ever
 DEFAULT_SPAN_MS = 24 * 3600 * 1000
 MAX_SPAN_MS = 366 * 24 * 3600 * 1000
 MAX_POINTS = 10_000  # raw points per answer (then `next_from`), buckets per downsampled answer
-MIN_EVERY_S, MAX_EVERY_S = 1, 31 * 24 * 3600
-LATEST_TIME_MS = 4_102_444_800_000  # 2100-01-01: far inside InfluxDB's int64-nanosecond range
-EVERY_PATTERN = r"^[1-9][0-9]{0,6}(s|m|h|d)$"
-TIME_PATTERN = re.compile(r"[0-9]{1,15}")
-_EVERY = re.compile(EVERY_PATTERN)
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ReadingQueryError(ValueError):
-    """A range or step the API cannot answer (HTTP 422); the message says why."""
+MAX_EVERY_S = 31 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +48,12 @@ class ReadingRange:
 # Parsing (pure) ----------------------------------------------------------------------------------
 def parse_every(text: str) -> int:
     """`5m` -> 300 seconds; units s, m, h, d; between 1 s and 31 d."""
-    if not _EVERY.fullmatch(text):
-        raise ReadingQueryError("every must be a whole number and a unit s, m, h or d, "
-                                "like 30s, 5m, 1h or 1d")
-    seconds = int(text[:-1]) * _UNIT_S[text[-1]]
-    if not MIN_EVERY_S <= seconds <= MAX_EVERY_S:
-        raise ReadingQueryError("every must be between 1s and 31d")
-    return seconds
+    return every_s(text, MAX_EVERY_S)
 
 
 def parse_time(text: str, name: str) -> int:
     """RFC 3339 with a zone, or epoch milliseconds, between 1970 and 2100 -> epoch ms."""
-    try:
-        ms = int(text) if TIME_PATTERN.fullmatch(text) else parse_timestamp_ms(text)
-    except ValueError:
-        raise ReadingQueryError(f"{name} must be RFC 3339 with a zone (2026-11-23T18:00:00Z) "
-                                f"or epoch milliseconds") from None
-    if not 0 <= ms < LATEST_TIME_MS:
-        raise ReadingQueryError(f"{name} must lie between 1970 and 2100")
-    return ms
+    return moment_ms(name, text)
 
 
 def reading_range(start: str | None, end: str | None, every: str | None,
@@ -86,12 +63,12 @@ def reading_range(start: str | None, end: str | None, every: str | None,
     to_ms = now_ms if end is None else parse_time(end, "to")
     from_ms = to_ms - DEFAULT_SPAN_MS if start is None else parse_time(start, "from")
     if from_ms >= to_ms:
-        raise ReadingQueryError("from must be earlier than to")
+        raise QueryError("from must be earlier than to")
     if to_ms - from_ms > MAX_SPAN_MS:
-        raise ReadingQueryError("the range from .. to may span at most 366 days")
+        raise QueryError("the range from .. to may span at most 366 days")
     every_s = None if every is None else parse_every(every)
     if every_s is not None and (to_ms - from_ms) // (every_s * 1000) > MAX_POINTS:
-        raise ReadingQueryError(f"from .. to holds more than {MAX_POINTS} buckets of {every}; "
+        raise QueryError(f"from .. to holds more than {MAX_POINTS} buckets of {every}; "
                                 f"ask for a larger every or a shorter range")
     return ReadingRange(max(from_ms, 0), to_ms, every_s)
 

@@ -17,6 +17,7 @@ from api import lighting
 from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
 from api.keys import Principal
+from api.query_params import EVERY_PATTERN, QueryError
 from api.resources import Resources, resources
 from rules.reports import lighting_csv
 from streetwatch.alerts.model import CITY_ZONE
@@ -29,7 +30,7 @@ Zone = Annotated[str, Query(pattern=ID_PATTERN, description="A zone id, or `_cit
 From = Annotated[str, Query(alias="from", max_length=40,
                             description="Start: RFC 3339 with a zone, or epoch ms.")]
 To = Annotated[str, Query(max_length=40, description="End (excluded): RFC 3339 or epoch ms.")]
-Every = Annotated[str | None, Query(pattern=lighting.EVERY_PATTERN,
+Every = Annotated[str | None, Query(pattern=EVERY_PATTERN,
                                     description="Bucket length, e.g. `5m`, `1h`, `1d` (epoch "
                                                 "aligned); without it, the stored points.")]
 Month = Annotated[str, Query(pattern=lighting.MONTH_PATTERN,
@@ -96,5 +97,5 @@ def _check_sees(principal: Principal, zone: str) -> None:
 def _or_422(compute: Any) -> Any:
     try:
         return compute()
-    except lighting.QueryError as exc:
+    except QueryError as exc:
         raise HTTPException(422, str(exc)) from None

@@ -13,9 +13,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Viewer
+from api.query_params import EVERY_PATTERN, QueryError
 from api.readings import (
-    EVERY_PATTERN,
-    ReadingQueryError,
     latest_reading,
     reading_history,
     reading_range,
@@ -65,7 +64,7 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
     device = visible_device(res, principal, device_id, kind)
     try:
         span = reading_range(from_, to, every, res.clock())
-    except ReadingQueryError as exc:
+    except QueryError as exc:
         raise HTTPException(422, str(exc)) from None
     found, more = reading_history(res.influx, device["kind"], device_id, span)
     return ReadingSeries(device=device_id, kind=device["kind"], to=rfc3339_ms(span.to_ms),

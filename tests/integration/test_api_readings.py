@@ -112,7 +112,7 @@ def test_raw_history_stops_at_the_point_limit_with_where_to_go_on(town, monkeypa
 
 
 @pytest.mark.parametrize(("params", "reason"), [
-    ({"every": "0m"}, "every"), ({"every": "5x"}, "every"), ({"every": "32d"}, "between"),
+    ({"every": "0m"}, "every"), ({"every": "5x"}, "every"), ({"every": "32d"}, "at most 31d"),
     ({"every": "1s", "from": 0, "to": 86_400_000}, "buckets"),
     ({"from": T0_MS, "to": T0_MS}, "earlier"), ({"from": 0, "to": 400 * 86_400_000}, "366"),
     ({"from": "yesterday"}, "RFC 3339"), ({"from": "2026-11-22T10:00:00"}, "RFC 3339"),
