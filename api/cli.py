@@ -129,12 +129,12 @@ def report_monthly(
 ) -> None:
     """Monthly zone scores (CSV: zone, score, each part and the figures behind it), the same as
     GET /api/v1/scores/monthly?format=csv."""
-    from api import score_board, score_inputs
+    from api import query_params, score_board, score_inputs
     from api.score_tables import MONTHLY_COLUMNS, monthly_rows
 
     def build(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
         chosen = month or score_inputs.current_month(now_ms, _tz(settings))
-        _check(chosen, score_inputs.MONTH_PATTERN, "--month", "YYYY-MM")
+        _check(chosen, query_params.MONTH_PATTERN, "--month", "YYYY-MM")
         scores = score_board.monthly_scores(settings, engine, _means(settings, influx), chosen,
                                             now_ms)
         return MONTHLY_COLUMNS, monthly_rows(scores)
@@ -149,12 +149,12 @@ def report_quarterly(
 ) -> None:
     """Quarterly ranking of zones (CSV: rank, zone, score, the three monthly scores, on-time
     rate), the same as GET /api/v1/ranking/quarterly?format=csv."""
-    from api import score_board, score_inputs
+    from api import query_params, score_board, score_inputs
     from api.score_tables import QUARTERLY_COLUMNS, quarterly_rows
 
     def build(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
         chosen = quarter or score_inputs.current_quarter(now_ms, _tz(settings))
-        _check(chosen, score_inputs.QUARTER_PATTERN, "--quarter", "YYYY-Qn")
+        _check(chosen, query_params.QUARTER_PATTERN, "--quarter", "YYYY-Qn")
         _, ranked = score_board.quarterly_ranking(settings, engine, _means(settings, influx),
                                                   chosen, now_ms)
         return QUARTERLY_COLUMNS, quarterly_rows(ranked)

@@ -1,6 +1,7 @@
 """Times and bucket sizes in query parameters, parsed once for every route (pure).
 
-A time is RFC 3339 with a zone or epoch milliseconds, between 1970 and 2100 (far inside
+A time is RFC 3339 with a zone or epoch milliseconds, between 1970 and 2100 (months
+`YYYY-MM` and quarters `YYYY-Qn` likewise) (far inside
 InfluxDB's int64-nanosecond range, and the lights-on schedule is not asked about later); a bucket
 size (`every`) is a whole number and a unit s, m, h or d. Anything else is a `QueryError`, which
 routes answer with 422 and its message.
@@ -15,6 +16,9 @@ from streetwatch.schemas import parse_timestamp_ms
 EARLIEST_MS = 0
 LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 EVERY_PATTERN = r"^[1-9][0-9]{0,6}(s|m|h|d)$"
+_YEAR = r"(19[7-9][0-9]|20[0-9][0-9])"  # 1970-2099, as times
+MONTH_PATTERN = rf"^{_YEAR}-(0[1-9]|1[0-2])$"
+QUARTER_PATTERN = rf"^{_YEAR}-Q[1-4]$"
 _EPOCH_MS = re.compile(r"[0-9]{1,15}")
 _EVERY = re.compile(EVERY_PATTERN)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

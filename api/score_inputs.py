@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, or_, select, union
 
+from api.query_params import QUARTER_PATTERN
 from api.scores import AlertFacts, ReportFacts
 from rules.reports import month_bounds_ms
 from streetwatch.registry.models import Alert, CitizenReport, Drain, Lamp, RainGauge
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
-QUARTER_PATTERN = r"^[0-9]{4}-Q[1-4]$"
 Period = tuple[int, int]
 
 

@@ -17,7 +17,7 @@ from api import lighting
 from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
 from api.keys import Principal
-from api.query_params import EVERY_PATTERN, QueryError
+from api.query_params import EVERY_PATTERN, MONTH_PATTERN, QueryError
 from api.resources import Resources, resources
 from rules.reports import lighting_csv
 from streetwatch.alerts.model import CITY_ZONE
@@ -33,7 +33,7 @@ To = Annotated[str, Query(max_length=40, description="End (excluded): RFC 3339 o
 Every = Annotated[str | None, Query(pattern=EVERY_PATTERN,
                                     description="Bucket length, e.g. `5m`, `1h`, `1d` (epoch "
                                                 "aligned); without it, the stored points.")]
-Month = Annotated[str, Query(pattern=lighting.MONTH_PATTERN,
+Month = Annotated[str, Query(pattern=MONTH_PATTERN,
                              description="Month in town local time, YYYY-MM.")]
 CSV_ANSWER: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from api import score_board, score_inputs
+from api import query_params, score_board, score_inputs
 from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
 from api.resources import Resources, resources
@@ -28,9 +28,9 @@ from api.score_tables import (
 from api.scores import RankedZone, Rectification, ZoneMonthScore
 
 router = APIRouter(tags=["scores"])
-Month = Annotated[str | None, Query(pattern=score_inputs.MONTH_PATTERN,
+Month = Annotated[str | None, Query(pattern=query_params.MONTH_PATTERN,
                                     description="YYYY-MM, town local time (default: this month).")]
-Quarter = Annotated[str | None, Query(pattern=score_inputs.QUARTER_PATTERN,
+Quarter = Annotated[str | None, Query(pattern=query_params.QUARTER_PATTERN,
                                       description="YYYY-Qn (default: this quarter).")]
 
 
