@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import time
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streetwatch.logs import log_event
 
@@ -34,31 +34,41 @@ class RequestMetrics:
                                  registry=self.registry)
 
 
-class AccessMiddleware(BaseHTTPMiddleware):
-    """Counts, times and logs every request (one `api.request` event per line)."""
+class AccessMiddleware:
+    """Counts, times and logs every HTTP request (one `api.request` event per line). Plain ASGI:
+    Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
 
-    def __init__(self, app: FastAPI, metrics: RequestMetrics) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+        self.app = app
         self.metrics = metrics
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        status = 500
+        status = [500]  # unless the app starts an answer
+
+        async def send_noting_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_noting_status)
         finally:
-            seconds = time.perf_counter() - started
-            route = _route_of(request)
-            self.metrics.requests.labels(request.method, route, str(status)).inc()
-            self.metrics.latency.labels(request.method, route).observe(seconds)
-            principal = getattr(request.state, "principal", None)
-            log_event(_log, "api.request", method=request.method, route=route,
-                      path=_loggable_path(request, route), status=status,
-                      ms=round(seconds * 1000, 2),
-                      key=None if principal is None else f"{principal.name}#{principal.key_id}",
-                      client=request.client.host if request.client else None)
+            self._record(Request(scope), status[0], time.perf_counter() - started)
+
+    def _record(self, request: Request, status: int, seconds: float) -> None:
+        route = _route_of(request)
+        self.metrics.requests.labels(request.method, route, str(status)).inc()
+        self.metrics.latency.labels(request.method, route).observe(seconds)
+        principal = request.scope.get("state", {}).get("principal")
+        log_event(_log, "api.request", method=request.method, route=route,
+                  path=_loggable_path(request, route), status=status,
+                  ms=round(seconds * 1000, 2),
+                  key=None if principal is None else f"{principal.name}#{principal.key_id}",
+                  client=request.client.host if request.client else None)
 
 
 def _loggable_path(request: Request, route: str) -> str:

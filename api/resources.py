@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -18,6 +19,8 @@ from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.store import make_engine
 from streetwatch.settings import Settings
+
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -35,6 +38,14 @@ class Resources:
     alerts: AlertStore
     clock: Callable[[], int] = wall_clock_ms
     owned: bool = field(default=False, repr=False)
+    _memos: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, name: str, make: Callable[[], T]) -> T:
+        """This process's one `make()` under `name`: state a route keeps between requests
+        (e.g. api/lighting.py LastPoints), created on first use."""
+        if name not in self._memos:
+            self._memos[name] = make()
+        return self._memos[name]
 
     def close(self) -> None:
         if self.owned:

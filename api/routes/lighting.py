@@ -43,7 +43,8 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 def rate_now(principal: Viewer, res: Res) -> lighting.LightingNow:
     """Each zone's latest rate (and the town's), or why there is none now (day, switching, or
     no recent sample while it is night)."""
-    return lighting.rates_now(res.settings, res.influx, res.clock(), principal)
+    return lighting.rates_now(res.settings, res.influx, res.clock(), principal,
+                              res.memo("lighting.last_points", lighting.LastPoints))
 
 
 @router.get("/series", response_model=lighting.LightingSeries, responses=CSV_ANSWER)

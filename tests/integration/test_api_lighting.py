@@ -85,6 +85,32 @@ def test_now_per_zone_and_town_at_night(town):
     assert "_city" not in by_zone
 
 
+def test_now_reads_the_week_once_a_tick_and_the_last_ticks_each_time(town):
+    """LastPoints: within a tick only the last two ticks are read, laid over the week's read;
+    a new point shows at once, and a tick later the week is read again."""
+    queries: list[str] = []
+    influx = town.res.influx
+    rows = influx.rows
+    influx.rows = lambda q: queries.append(q) or rows(q)  # count the queries sent to influxd
+    town.clock.now_ms = local_ms("2026-11-23 22:00")
+    write(town, points("Z01", "2026-11-23 21:00", 60, 99) + points("Z02", "2026-11-23 19:00",
+                                                                   60, 90))
+    first = town.get(NOW, who="viewer").json()
+    town.clock.now_ms += 30_000
+    write(town, points("Z02", "2026-11-23 22:00", 1, 95))  # Z02 speaks again
+    second = town.get(NOW, who="viewer").json()
+    town.clock.now_ms += 60_000
+    third = town.get(NOW, who="viewer").json()
+
+    assert [z["status"] for z in first["zones"]] == ["current", "no_recent_sample"]
+    assert [(z["status"], z["lit"]) for z in second["zones"]] == [("current", 99),
+                                                                  ("current", 95)]
+    assert [z["status"] for z in third["zones"]] == ["no_recent_sample", "current"]
+    starts = [int(q.split("time >= ")[1].split("ms")[0]) for q in queries]
+    at = local_ms("2026-11-23 22:00")
+    assert starts == [at - 7 * 86_400_000, at - 2 * MIN_MS, at + 90_000 - 7 * 86_400_000]
+
+
 def test_now_by_day_says_there_is_no_rate(town):
     town.clock.now_ms = local_ms("2026-11-24 12:00")
     write(town, points("Z01", "2026-11-24 05:00", 60, 100))  # the night's last hour
