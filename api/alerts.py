@@ -110,7 +110,11 @@ class AssignIn(BaseModel):
 
 
 def alert_out(alert: StoredAlert) -> AlertOut:
-    return AlertOut.model_validate(alert.as_json())
+    """The stored alert as the API shows it. Built without validation: a row the store read
+    back is valid by construction, and validating 100 of them was a fifth of a page's time."""
+    fields = alert.as_json()
+    fields["place"] = PlaceOut.model_construct(**fields["place"])  # type: ignore[arg-type]
+    return AlertOut.model_construct(**fields)
 
 
 def history_out(entry: HistoryEntry) -> HistoryOut:

@@ -83,6 +83,17 @@ def create_app(settings: Settings, res: Resources | None = None,
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app for the configured settings: uvicorn's factory in each worker process (their
+    logs JSON lines, as the parent's)."""
+    from streetwatch.logs import configure_logging
+    from streetwatch.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
 def _resource_routers() -> list[APIRouter]:
     """The `/api/v1` routers, one module per resource."""
     return [devices.router, readings.router, lighting.router, alerts.router, citizen.router,

@@ -24,18 +24,21 @@ def serve(
                                                              "api_host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default: settings api_port, "
                                                              "8080).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Processes "
+                                                "(default: settings api_workers, 1).")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
-    from api.app import create_app
     from streetwatch.logs import configure_logging
     from streetwatch.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host or settings.api_host,
+    # By import string, so that each worker process builds its own app (api.app.app_from_env).
+    uvicorn.run("api.app:app_from_env", factory=True, host=host or settings.api_host,
                 port=settings.api_port if port is None else port,
+                workers=settings.api_workers if workers is None else workers,
                 access_log=False, log_config=None)  # api.request logs each call, keys left out
 
 

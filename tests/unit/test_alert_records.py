@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
 from streetwatch.alerts.cli import _span
-from streetwatch.alerts.model import AlertEvent, Condition, Place
+from streetwatch.alerts.model import AlertEvent, Condition, Place, rfc3339_ms
 from streetwatch.alerts.records import Delivery, StoredAlert, redact_webhook
 from streetwatch.registry.timestamps import UtcDateTime, datetime_from_ms, ms_from_datetime
 from streetwatch.schemas import MAX_TS_MS
@@ -113,3 +113,9 @@ def test_utc_datetime_refuses_naive_and_returns_aware_utc() -> None:
 )
 def test_span(ms: int, text: str) -> None:
     assert _span(ms) == text
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_rfc3339_ms_is_the_calendar_time_of_any_year_1_to_9999(ts_ms):
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    assert rfc3339_ms(ts_ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
