@@ -99,40 +99,41 @@ class LocalClock:
 
 class LevelHistory:
     """One drain's readings by local day and hour: what its bands are learned from. The day being
-    added to is kept at hand: readings come in time order, so most adds skip the day lookup.
+    added to is kept at hand: readings come in time order, so most adds skip the day lookup (and a
+    hot loop may do `today_hours[hour].append(level)` itself when `day == today`; `add` otherwise).
 
     The bands are relearned every day from a window that moves by one day, so the sorted levels of
     each hour are kept from one learning to the next and only the days that left and entered the
     window are taken out and merged in (`columns`): far less than 24 sorts of a fortnight's
     readings per drain per day. The lists are exactly those one sort would give."""
 
-    __slots__ = ("days", "_today", "_today_hours", "_learned", "_sorted", "_plain")
+    __slots__ = ("days", "today", "today_hours", "_learned", "_sorted", "_plain")
 
     def __init__(self) -> None:
         self.days: dict[int, list[list[float]]] = {}
-        self._today = -1
-        self._today_hours: list[list[float]] = []
+        self.today = -1
+        self.today_hours: list[list[float]] = []
         self._learned: set[int] = set()  # the days whose levels `_sorted` holds
         self._sorted: list[list[float]] = []  # per hour, those days' levels in order
         self._plain = False  # no learned day is odd (see `_is_odd`)
 
     def add(self, day: int, hour: int, level_cm: float) -> None:
-        if day != self._today:
+        if day != self.today:
             hours = self.days.get(day)
             if hours is None:
                 hours = self.days[day] = [[] for _ in range(24)]
             if day in self._learned:
                 self._forget_sorted()  # a learned day grows: the kept lists no longer hold
-            self._today, self._today_hours = day, hours
-        self._today_hours[hour].append(level_cm)
+            self.today, self.today_hours = day, hours
+        self.today_hours[hour].append(level_cm)
 
     def forget_before(self, day: int) -> None:
         for old in [d for d in self.days if d < day]:
             del self.days[old]
             if old in self._learned:
                 self._forget_sorted()
-        if self._today < day:
-            self._today = -1  # its bucket is gone with it
+        if self.today < day:
+            self.today = -1  # its bucket is gone with it
 
     def bands(self, day: int, wet_days: set[int], config: BaselineConfig) -> dict[int, Band]:
         """Bands by local hour from the dry days among the `window_days` days before `day`. An
@@ -208,8 +209,8 @@ class LevelHistory:
                 ordered.append(levels)
             self._plain = not any(map(self._is_odd, dry))
         self._learned, self._sorted = dry, ordered
-        if self._today in dry:
-            self._today = -1  # so that its next add goes through the check in `add`
+        if self.today in dry:
+            self.today = -1  # so that its next add goes through the check in `add`
         return ordered
 
     def _is_odd(self, day: int) -> bool:

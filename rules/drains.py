@@ -60,6 +60,9 @@ JUMP_WINDOW_MS = HOUR_MS
 CLEAN_READINGS = 3  # in a row without an impossible level before a sensor_fault clears
 RISE_PARTS = 4  # "keeps rising": each quarter of the hold above the one before
 EMPTY_CM = 1.0  # a flat level at or below this is an empty drain, not a stuck sensor
+_LOWEST_CM = -IMPOSSIBLE_MARGIN_CM  # (the per-reading tests' constants, computed once)
+_JUMP_LOW_CM = -JUMP_FLOOR_CM
+_TRIM_AT = 48  # recent points kept before the old ones are dropped (a batch at a time)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class _Drain:
     __slots__ = ("key", "site", "points", "last_ts", "above_since", "within_since", "impossible_run",
                  "clean_run", "jumps", "batteries", "history", "bands_day", "flat_since", "columns",
                  "flat_low", "flat_high", "level", "alerts", "overflow", "configured", "margin",
-                 "quiet_below", "ceiling", "zone_above")
+                 "quiet_below", "ceiling", "zone_above", "overflow_near")
 
     def __init__(self, key: int, site: DrainSite, margin_fraction: float) -> None:
         self.key = key
@@ -141,6 +144,8 @@ class _Drain:
         self.overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
         depth = site.depth_cm if site.depth_cm is not None else self.overflow
         self.margin = margin_fraction * (depth or 0.0)  # overflow margin, cm
+        # a judged level below this needs no overflow look (unless the rise is to be checked)
+        self.overflow_near = math.inf if self.overflow is None else self.overflow - self.margin
         self.ceiling = math.inf if site.depth_cm is None else site.depth_cm + IMPOSSIBLE_MARGIN_CM
         self.zone_above: list[int] = [0]  # drains of its zone above their bands (shared)
 
@@ -183,7 +188,7 @@ class DrainRules:
         self._stuck_after = config.stuck_after_ms
         self._silent_after = config.silent_after_ms + 1
         self._battery_fine = config.low_battery_v + BATTERY_HYSTERESIS_V
-        self._local_cache = self.clock.cache  # LocalClock.local's own cache, read in line
+        self._local_ts, self._local = -1, (0, 0, 0)  # the latest reading's LocalClock.local
         self._min_points, self._window_ms = config.overflow.min_points, config.overflow.window_ms
         for drain in self.drains.values():
             self._arm_silence(drain, start_ms)
@@ -225,48 +230,67 @@ class DrainRules:
                 self._judge_battery(drain, ts)
         # The level: keep the reading (recent points, jumps, the flat run, the learning
         # history), take the judged level and the band at this instant, then judge. Written out
-        # flat: it runs at every reading of every drain, and the quiet case (inside the lower
-        # part of its band, far from overflowing, nothing open) does no more than keep it.
-        if level < -IMPOSSIBLE_MARGIN_CM or level > drain.ceiling:
+        # flat, with the drain's and the core's state read once into locals: it runs at every
+        # reading of every drain, and the quiet case (inside the lower part of its band, far from
+        # overflowing, nothing open) does no more than keep it.
+        if level < _LOWEST_CM or level > drain.ceiling:
             drain.impossible_run += 1
             drain.clean_run = 0
             self._judge_sensor(drain, ts)
             return  # one impossible level judges nothing (two are a sensor_fault)
-        drain.impossible_run = 0
-        drain.clean_run += 1
+        if drain.clean_run < CLEAN_READINGS:  # (past it, the count no longer matters)
+            drain.impossible_run = 0
+            drain.clean_run += 1
         points, jumps = drain.points, drain.jumps
         if points:
             last_ts, last_level = points[-1]
             step = level - last_level
-            if (step > JUMP_FLOOR_CM or step < -JUMP_FLOOR_CM) and abs(step) > \
-                    self._max_rise_per_ms * (ts - last_ts):
+            if not _JUMP_LOW_CM <= step <= JUMP_FLOOR_CM and \
+                    abs(step) > self._max_rise_per_ms * (ts - last_ts):
                 jumps.append(ts)  # faster than water rises (and more than the floor)
             if jumps and jumps[0] <= ts - JUMP_WINDOW_MS:
                 jumps.popleft()
         points.append((ts, level))
-        if len(points) > 3 and points[1][0] <= ts - self._keep_ms:
-            points.popleft()  # keeps one reading at or before the look-back start
-        low = level if level < drain.flat_low else drain.flat_low
-        high = level if level > drain.flat_high else drain.flat_high
-        if drain.flat_since < 0 or high - low > self._stuck_tolerance:
-            drain.flat_since, low, high = ts, level, level
-        drain.flat_low, drain.flat_high = low, high
-        day, hour, midnight = (self._local_cache.get(ts // LocalClock.BLOCK_MS)
-                               or self.clock.local(ts))
+        n = len(points)
+        if n > _TRIM_AT:  # the old points, a batch at a time (everything reads them by time)
+            self._trim(points, ts)
+            n = len(points)
+        # The flat run: the spread stays within the tolerance unless the level leaves
+        # [high - tolerance, low + tolerance] (the same test as high - low > tolerance).
+        flat_since, low, high = drain.flat_since, drain.flat_low, drain.flat_high
+        tolerance = self._stuck_tolerance
+        if level - low > tolerance or high - level > tolerance or flat_since < 0:
+            drain.flat_since = flat_since = ts
+            drain.flat_low = drain.flat_high = level
+        elif level < low:
+            drain.flat_low = level
+        elif level > high:
+            drain.flat_high = level
+        if ts == self._local_ts:  # (a town's drains report at the same instants)
+            day, hour, midnight = self._local
+        else:
+            day, hour, midnight = self._local = self.clock.local(ts)
+            self._local_ts = ts
         alerts = drain.alerts
         if not alerts or not (self._is_active(drain, "blockage")
                               or self._is_active(drain, "sensor_fault")):
-            drain.history.add(day, hour, level)  # a known fault is not the drain's normal
-        n = len(points)
+            history = drain.history  # (a known fault is not the drain's normal)
+            if day == history.today:  # LevelHistory.add's usual case, in line
+                history.today_hours[hour].append(level)
+            else:
+                history.add(day, hour, level)
         if n >= 3:  # the median of the last three
             a, b = points[-2][1], points[-3][1]
             drain.level = judged = (level if a <= level <= b or b <= level <= a
                                     else a if level <= a <= b or b <= a <= level else b)
         else:
             drain.level = judged = level if n == 1 else (level + points[-2][1]) / 2
-        if drain.bands_day != day and drain.configured is None:
-            self._learn_bands(drain, day)
-        if jumps or ts - drain.flat_since >= self._stuck_after or alerts:
+        if drain.bands_day != day:
+            if drain.configured is None:
+                self._learn_bands(drain, day)
+            else:
+                drain.bands_day = day  # (nothing to learn: so that the next test is one)
+        if jumps or ts - flat_since >= self._stuck_after or alerts:
             self._judge_sensor(drain, ts)
             if drain.alerts and self._is_active(drain, "sensor_fault"):
                 self._forget_position(drain)  # a sensor not to be believed judges nothing
@@ -276,14 +300,25 @@ class DrainRules:
                 drain.within_since = ts
         else:
             self._judge_blockage(drain, ts, (ts - midnight) / HOUR_MS)
-        overflow = drain.overflow
-        if overflow is not None and (
-                alerts or judged >= overflow - drain.margin
-                or (n >= self._min_points and points[-self._min_points][0] > ts - self._window_ms
-                    and self._could_reach(drain, overflow))):
-            self._judge_overflow(drain, ts, overflow)
+        min_points = self._min_points
+        if alerts or judged >= drain.overflow_near or (
+                n >= min_points and points[-min_points][0] > ts - self._window_ms):
+            overflow = drain.overflow  # (overflow_near is the least level that needs a look)
+            if overflow is not None and (
+                    alerts or judged >= overflow - drain.margin
+                    or (n >= min_points and points[-min_points][0] > ts - self._window_ms
+                        and self._could_reach(drain, overflow))):
+                self._judge_overflow(drain, ts, overflow)
         if drain.zone_above[0]:
             self._judge_surge(drain, ts)
+
+    def _trim(self, points: deque[tuple[int, float]], ts: int) -> None:
+        """Drop the points older than the look-back, but one at or before its start and at
+        least four in all. (Older points change nothing: every reader of `points` filters them
+        by time; they are only dropped a batch at a time, to spare the per-reading check.)"""
+        start = ts - self._keep_ms
+        while len(points) > 3 and points[1][0] <= start:
+            points.popleft()
 
     def advance(self, now_ms: int) -> None:
         """Silences due at or before `now_ms`, in time order. A drain's wake is not moved at each
