@@ -80,6 +80,16 @@ class RuleEngine:
         if drains.transitions or drains.notices or (self._has_lamps and self.lamps.transitions):
             self._apply()
 
+    def drain_core(self) -> DrainRules | None:
+        """The drain core, for a hot loop that feeds it drain readings itself (one call less per
+        reading: replay) and calls `apply` whenever it holds transitions or notices after one --
+        which is all `drain_reading` adds. None when the town has lamps: their timers come first."""
+        return None if self._has_lamps else self.drains
+
+    def apply(self) -> None:
+        """Take the cores' transitions and notices into the alert book (see `drain_core`)."""
+        self._apply()
+
     def rain_reading(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         if self._has_lamps and self.lamps.wants_advance(ts_ms):
             self.lamps.advance(ts_ms)

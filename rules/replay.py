@@ -36,6 +36,8 @@ def replay_items(engine: RuleEngine, observations: Iterable[Observation], from_m
     """`replay_lines` as objects (the live runner's rebuild stores and publishes them)."""
     next_tick = -(-engine.now // every_ms) * every_ms
     drain_reading, book = engine.drain_reading, engine.book
+    drains = engine.drain_core()  # a town of drains alone: readings go straight to the core
+    reading = drains.reading if drains is not None else None
     for observation in observations:
         ts = observation.ts_ms
         if ts >= to_ms:
@@ -45,7 +47,12 @@ def replay_items(engine: RuleEngine, observations: Iterable[Observation], from_m
             next_tick += every_ms
         if type(observation) is DrainObservation:  # most of a town's readings: no `feed` call
             _, drain, level, battery, cover = observation
-            drain_reading(drain, ts, level, battery, cover)
+            if reading is None:
+                drain_reading(drain, ts, level, battery, cover)
+            else:  # `drain_reading` in line (RuleEngine.drain_core)
+                reading(drain, ts, level, battery, cover)
+                if drains.transitions or drains.notices:
+                    engine.apply()
         else:
             feed(engine, observation)
         if book.events:
