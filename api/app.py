@@ -61,6 +61,7 @@ def create_app(settings: Settings, res: Resources | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if res is None:
             app.state.resources = open_resources(settings, clock)
+        log_event(_log, "api.ready", routes=len(app.routes))
         try:
             yield
         finally:

@@ -98,8 +98,10 @@ def simulate_with_ingester(
     rules_env["STREETWATCH_ZONE_SCHEDULES"] = json.dumps({z: DEMO_SCHEDULE for z in zones})
     rules = start_child(settings, ("rules", "--every", "10", "--warm-up", "0"), "rules.subscribed",
                         "rules", rules_env)
+    api = start_child(settings, ("api",), "api.ready", "api")
     try:
         print_where_to_look(settings)
+        print_api_key(settings)
         stop = threading.Event()
         with stop_on_signals(stop):
             summary = run_simulation(config, settings,
@@ -110,6 +112,7 @@ def simulate_with_ingester(
     finally:
         stop_child(ingester)  # SIGTERM: the ingester flushes its last batch and acks it
         stop_child(rules)
+        stop_child(api)
 
 
 def start_child(settings: Settings, command: tuple[str, ...], ready_event: str, name: str,
@@ -181,6 +184,23 @@ def print_where_to_look(settings: Settings) -> None:
         rules = f"http://{settings.ingest_metrics_host}:{settings.rules_metrics_port}"
         typer.echo(f"The rule runner's counters: curl {rules}/metrics; open alerts: "
                    "streetwatch alerts list\n")
+
+
+def print_api_key(settings: Settings) -> None:
+    """A manager key for this demo, and how to use it (the key is shown only here)."""
+    from api.keys import ApiKeyStore
+    from streetwatch.registry.store import make_engine
+
+    engine = make_engine(settings.sql_url())
+    try:
+        _, key = ApiKeyStore(engine).create("demo", "manager", None, time.time_ns() // 1_000_000)
+    finally:
+        engine.dispose()
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    typer.echo(f"The HTTP API: {api}/docs (OpenAPI), with this demo's manager key:\n"
+               f"  curl -H 'Authorization: Bearer {key}' {api}/api/v1/lighting-rate\n"
+               f"  curl -H 'Authorization: Bearer {key}' '{api}/api/v1/alerts?state=open'\n"
+               f"  (docs/api.md has the rest)\n")
 
 
 COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm", "ingest_reject": "payload"}
