@@ -51,8 +51,10 @@ class Base(DeclarativeBase):
 
 
 def _keyset_indexes(table: str, *columns: str) -> tuple[Index, ...]:
-    """(column, id) indexes: the API pages a zone's (gateway's ...) devices by id without a sort."""
-    return tuple(Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
+    """(column, id) indexes: the API pages a zone's (gateway's ...) devices by id without a sort;
+    and (lat, lon), for the device nearest a citizen's report."""
+    return (*(Index(f"ix_{table}_{column}_id", column, "id") for column in columns),
+            Index(f"ix_{table}_lat_lon", "lat", "lon"))
 
 
 class Lamp(Base):
