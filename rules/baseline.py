@@ -15,7 +15,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import chain
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -115,7 +114,7 @@ class LevelHistory:
         self.today_hours: list[list[float]] = []
         self._learned: set[int] = set()  # the days whose levels `_sorted` holds
         self._sorted: list[list[float]] = []  # per hour, those days' levels in order
-        self._plain = False  # no learned day is odd (see `_is_odd`)
+        self._plain = False  # `_sorted` holds no odd level (see `_odd`)
 
     def add(self, day: int, hour: int, level_cm: float) -> None:
         if day != self.today:
@@ -184,42 +183,43 @@ class LevelHistory:
     def _sorted_levels(self, dry: set[int]) -> list[list[float]]:
         """Per hour, the levels of the `dry` days in order: the kept lists brought up to date (the
         days that left taken out, the new ones merged in), or sorted afresh when nothing usable
-        is kept or an odd day is among them."""
+        is kept or an odd level (see `_odd`) is among them."""
         days, learned = self.days, self._learned
         gone, new = learned - dry, dry - learned
-        if self._plain and learned and len(gone) + len(new) <= len(dry) // 2 \
-                and not any(map(self._is_odd, new)):
-            ordered = self._sorted  # written flat: 2,000 drains come here every day
-            for d in gone:
+        ordered = self._sorted
+        if self._plain and learned and len(gone) + len(new) <= len(dry) // 2:
+            for d in gone:  # written flat: 2,000 drains come here every day
                 for levels, old in zip(ordered, days[d], strict=True):
                     for level in old:
                         del levels[bisect_left(levels, level)]
             for d in new:
                 for levels, added in zip(ordered, days[d], strict=True):
+                    if _odd(added):
+                        break  # (the lists are rebuilt below)
                     levels += added
                     levels.sort()  # one long sorted run and a short one: a merge
+                else:
+                    continue
+                self._plain = False
+                break
         else:
+            self._plain = False
+        if not self._plain:
             chosen = [days[d] for d in sorted(dry)]
             ordered = []
+            plain = True
             for hour in range(24):
                 levels: list[float] = []
                 for hours in chosen:
                     levels += hours[hour]
                 levels.sort()
                 ordered.append(levels)
-            self._plain = not any(map(self._is_odd, dry))
+                plain = plain and not _odd(levels)
+            self._plain = plain
         self._learned, self._sorted = dry, ordered
         if self.today in dry:
             self.today = -1  # so that its next add goes through the check in `add`
         return ordered
-
-    def _is_odd(self, day: int) -> bool:
-        """Whether the day holds a NaN (which a sort places anyhow) or a -0.0 (equal to 0.0, so
-        its place among the zeros is the input's): no kept list can stand in for a fresh sort."""
-        levels = list(chain.from_iterable(self.days[day]))
-        total = sum(levels)
-        return total != total or (0.0 in levels and any(
-            v == 0.0 and math.copysign(1.0, v) < 0 for v in levels))
 
     def _forget_sorted(self) -> None:
         self._learned, self._sorted, self._plain = set(), [], False
@@ -251,6 +251,15 @@ def configured_band(site: DrainSite) -> Band | None:
         return None
     low, high = site.normal_low_cm, site.normal_high_cm
     return Band((low + high) / 2, 0.0, low, high, 0)
+
+
+def _odd(levels: list[float]) -> bool:
+    """Whether the levels hold a NaN (which a sort places anyhow) or a -0.0 (equal to 0.0, so its
+    place among the zeros is the input's): then no kept sorted list can stand in for a fresh sort.
+    (Two C-level passes; the sign is looked at only when there is a zero.)"""
+    total = sum(levels)
+    return total != total or (0.0 in levels and any(
+        v == 0.0 and math.copysign(1.0, v) < 0 for v in levels))
 
 
 def _quantile(ordered: list[float], p: float) -> float:
