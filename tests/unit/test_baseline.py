@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.baseline import BaselineConfig, hour_bands
+from rules.baseline import BaselineConfig, LevelHistory, hour_bands
 from rules.weather import WetPeriod
 
 UTC = ZoneInfo("UTC")
@@ -72,3 +74,41 @@ def test_one_outlier_cannot_move_the_band_much(levels, outlier):
     assert ranked[(len(ranked) - 1) // 2] <= dirty.median_cm <= ranked[len(ranked) // 2 + 1
                                                                        if len(ranked) > 1 else 0]
     assert dirty.spread_cm <= (max(levels) - min(levels)) and clean.samples + 1 == dirty.samples
+
+
+def _fresh_columns(history: LevelHistory, day: int, wet: set[int],
+                   config: BaselineConfig) -> tuple:
+    """What a history holding the same days learns with nothing kept from before (one sort)."""
+    fresh = LevelHistory()
+    fresh.days = {d: [list(levels) for levels in hours] for d, hours in history.days.items()}
+    return fresh.columns(day, wet, config)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bands_relearned_day_by_day_equal_a_fresh_sort(seed):
+    """LevelHistory keeps each hour's sorted levels between days and only takes out the day that
+    left the window and merges in the new one: over random histories (wet days, skipped days,
+    late readings of earlier days, thin hours, zeros, -0.0 and NaN) it must learn exactly what a
+    fresh sort learns, day after day."""
+    rng = random.Random(seed)
+    for trial in range(60):
+        config = BaselineConfig(window_days=rng.choice([1, 3, 14]),
+                                min_samples=rng.choice([1, 6]))
+        history, wet = LevelHistory(), set()
+        odd = [0.0] * 8 + [-0.0] * (trial % 3 == 0) + [1.5, 2.0, 20.0, 20.1] + (
+            [math.nan] if trial % 7 == 0 else [])
+        for day in range(5, 45):
+            if rng.random() < 0.1:
+                wet.add(day)
+            quiet = rng.random() < 0.1
+            for hour in range(24):
+                for _ in range(0 if quiet else rng.choice([0, 1, 6])):
+                    history.add(day, hour, rng.choice(odd) if rng.random() < 0.3
+                                else round(rng.uniform(0, 40), 1))
+            if rng.random() < 0.05:
+                history.add(day - rng.randint(1, 3), rng.randrange(24), 5.0)
+            learned = history.columns(day + 1, wet, config)
+            assert repr(learned) == repr(_fresh_columns(history, day + 1, wet, config)), (
+                trial, day)
+            if rng.random() < 0.8:
+                history.forget_before(day + 1 - config.window_days)
