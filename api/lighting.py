@@ -13,6 +13,7 @@ and the time of its last point, never with an invented rate.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
@@ -183,22 +184,31 @@ def meets_target(lit: int, expected: int, target: float) -> bool:
 # Now -------------------------------------------------------------------------------------------
 
 class LastPoints:
-    """The latest point of every zone over LOOKBACK_MS, read cheaply: a week of points is read
-    at most once a tick (`rules_every_s`) and kept; each call reads only the last two ticks and
-    lays them over the kept ones. A zone's latest point only changes by a new point, which the
-    short read sees, so the answer is the week's read but for a zone ageing out a tick late."""
+    """The latest point of every zone over LOOKBACK_MS, read sparingly. The rule engine writes a
+    point per zone once a tick (`rules_every_s`), so: a week is read at most once a tick and
+    kept; the last two ticks are read at most every REFRESH_MS and laid over it; requests in
+    between share the answer. One request reads at a time, the others wait for its answer (a
+    hundred zones cost influxd ~30 ms even for three minutes of points). A new point shows
+    within REFRESH_MS; a zone ageing out of the week goes a tick late."""
+
+    REFRESH_MS = 5_000
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._kept: dict[str, LightingPoint] = {}
-        self._read_at_ms: int | None = None
+        self._points: dict[str, LightingPoint] = {}
+        self._week_at_ms: int | None = None
+        self._fresh_at_ms = 0
 
     def at(self, influx: InfluxClient, now_ms: int, tick_ms: int) -> dict[str, LightingPoint]:
-        if self._read_at_ms is None or not 0 <= now_ms - self._read_at_ms < tick_ms:
-            self._kept = latest_points(influx, now_ms - LOOKBACK_MS, now_ms + 1)
-            self._read_at_ms = now_ms
-            return dict(self._kept)
-        recent = latest_points(influx, self._read_at_ms - 2 * tick_ms, now_ms + 1)
-        return {**self._kept, **recent}
+        with self._lock:
+            if self._week_at_ms is None or not 0 <= now_ms - self._week_at_ms < tick_ms:
+                self._kept = latest_points(influx, now_ms - LOOKBACK_MS, now_ms + 1)
+                self._points, self._week_at_ms, self._fresh_at_ms = self._kept, now_ms, now_ms
+            elif not 0 <= now_ms - self._fresh_at_ms < min(self.REFRESH_MS, tick_ms):
+                recent = latest_points(influx, self._week_at_ms - 2 * tick_ms, now_ms + 1)
+                self._points, self._fresh_at_ms = {**self._kept, **recent}, now_ms
+            return self._points
 
 
 def rates_now(settings: Settings, influx: InfluxClient, now_ms: int, principal: Principal,

@@ -229,8 +229,10 @@ Workload = tuple[str, Callable[[random.Random], str], Callable[[random.Random], 
 def _workloads(with_readings: list[str], devices: int) -> list[Workload]:
     """(name, request path for a random pick, the InfluxQL it sends or None)."""
     zones = [f"Z{z:03d}" for z in range(-(-devices // PER_ZONE))]
+    # What the endpoint sends to influxd at most every 5 s (api/lighting.py LastPoints; the week
+    # is read once a tick): the last two ticks, latest point per zone.
     rate_now = (f"SELECT {', '.join(influxql_ident(f) for f in RATE_FIELDS)} FROM lighting_rate "
-                f"WHERE time >= now() - 7d GROUP BY zone ORDER BY time DESC LIMIT 1")
+                f"WHERE time >= now() - 3m GROUP BY zone ORDER BY time DESC LIMIT 1")
     return [
         ("latest-reading",
          lambda r: f"/api/v1/devices/{r.choice(with_readings)}/readings/latest",

@@ -86,8 +86,8 @@ def test_now_per_zone_and_town_at_night(town):
 
 
 def test_now_reads_the_week_once_a_tick_and_the_last_ticks_each_time(town):
-    """LastPoints: within a tick only the last two ticks are read, laid over the week's read;
-    a new point shows at once, and a tick later the week is read again."""
+    """LastPoints: within a tick only the last two ticks are read (at most every 5 s), laid over
+    the week's read; a new point shows within 5 s, and a tick later the week is read again."""
     queries: list[str] = []
     influx = town.res.influx
     rows = influx.rows
@@ -96,7 +96,9 @@ def test_now_reads_the_week_once_a_tick_and_the_last_ticks_each_time(town):
     write(town, points("Z01", "2026-11-23 21:00", 60, 99) + points("Z02", "2026-11-23 19:00",
                                                                    60, 90))
     first = town.get(NOW, who="viewer").json()
-    town.clock.now_ms += 30_000
+    town.clock.now_ms += 2_000
+    assert town.get(NOW, who="viewer").json() == {**first, "at": "2026-11-23T14:00:02.000Z"}
+    town.clock.now_ms += 28_000
     write(town, points("Z02", "2026-11-23 22:00", 1, 95))  # Z02 speaks again
     second = town.get(NOW, who="viewer").json()
     town.clock.now_ms += 60_000
@@ -108,6 +110,7 @@ def test_now_reads_the_week_once_a_tick_and_the_last_ticks_each_time(town):
     assert [z["status"] for z in third["zones"]] == ["no_recent_sample", "current"]
     starts = [int(q.split("time >= ")[1].split("ms")[0]) for q in queries]
     at = local_ms("2026-11-23 22:00")
+    # the second request (2 s later) sent nothing
     assert starts == [at - 7 * 86_400_000, at - 2 * MIN_MS, at + 90_000 - 7 * 86_400_000]
 
 
