@@ -75,7 +75,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--every-min", type=int, default=10)
     parser.add_argument("--alerts", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="API processes (api_workers)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="API processes (settings api_workers; one per core)")
     parser.add_argument("--seconds", type=float, default=8.0, help="per endpoint")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and logs")
