@@ -35,7 +35,7 @@ from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
 from rules.sources import fleet_of, stored_history, stored_observations
 from rules.webhooks import TopicCourier
-from streetwatch.alerts.model import RULE_ALERT_KINDS, AlertEvent, Notice
+from streetwatch.alerts.model import AlertEvent, Notice
 from streetwatch.alerts.records import Delivery
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
@@ -108,8 +108,9 @@ class RuleRunner:
                                                start))
             gc.collect()
             gc.freeze()  # the learned history lives long: the collector need not walk it
-        # Alerts people raised (citizen reports) are theirs to close: the core adopts only its own.
-        open_alerts = [a for a in self.store.open_alerts() if a.kind in RULE_ALERT_KINDS]
+        # Alerts people raised (citizen reports) are adopted too: the core never clears a kind no
+        # detector of its sees, but their deadlines make them overdue and escalate like any.
+        open_alerts = self.store.open_alerts()
         for stored in open_alerts:
             self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
                                       stored.deadline_ms, stored.overdue))

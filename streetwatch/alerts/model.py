@@ -30,11 +30,10 @@ LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
 DRAIN_ALERT_KINDS: tuple[AlertKind, ...] = (
     "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
 )
-# Raised by people (the API's citizen reports), never by the rules: the rule engine neither
-# raises nor clears them, and its restart leaves them open.
+# Raised by people (the API's citizen reports), never by the rules: no detector raises or clears
+# them; the live runner adopts them on start, so their deadlines make them overdue as any.
 PEOPLE_ALERT_KINDS: tuple[AlertKind, ...] = ("citizen_report",)
-RULE_ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS
-ALERT_KINDS: tuple[AlertKind, ...] = RULE_ALERT_KINDS + PEOPLE_ALERT_KINDS
+ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS + PEOPLE_ALERT_KINDS
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     "blind_spot": "red", "cabinet_failure": "red", "zone_below_target": "red",
     "lamp_out": "yellow", "gateway_offline": "yellow",

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.stored_replay import stored_replay_lines
+from streetwatch.alerts.model import Condition
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import SeriesTags, lamp_line
@@ -208,3 +209,28 @@ def test_live_and_replay_agree_on_a_compressed_night_of_roll_ups(settings_for, m
                   for x in replayed if x["type"] == "alert") == live
     influx.close()
     sql.dispose()
+
+
+def test_a_restart_adopts_alerts_people_raised_without_clearing_them(town, mosquitto):
+    """citizen_report alerts (raised through the API) are adopted on start: no detector clears
+    them, so one stays open and untouched; one past its deadline is marked overdue."""
+    settings, sql = town
+    store = AlertStore(sql)
+    now_ms = int(time.time() * 1000)
+
+    def report(lamp: str, deadline_ms: int) -> int:
+        return store.raise_alert(Condition("citizen_report", f"lamp:{lamp}", "Z1", (lamp,),
+                                           f"citizen: {lamp} is dark"),
+                                 now_ms - 60_000, "yellow", deadline_ms, actor="citizen").id
+
+    waiting, late = report("L001", now_ms + 86_400_000), report("L002", now_ms - 1000)
+    runner, stop, thread = start_runner(settings, sql)
+    try:
+        wait_for(lambda: "overdue" in [h.event for h in store.history(late)], 30,
+                 "the late report marked overdue")
+        wait_for(lambda: runner.ticks >= 3, 30, "three ticks")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert [h.event for h in store.history(waiting)] == ["raised"]
+    assert store.get(waiting).is_open and store.get(late).is_open
