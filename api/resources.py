@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from api.keys import ApiKeyStore
@@ -64,3 +64,6 @@ def open_resources(settings: Settings, clock: Callable[[], int] = wall_clock_ms)
 def resources(request: Request) -> Resources:
     """FastAPI dependency: the app's resources."""
     return request.app.state.resources
+
+
+Res = Annotated[Resources, Depends(resources)]  # a route's parameter: `res: Res`

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from api.alerts import (
     MAX_ALERT_ID,
@@ -23,13 +23,12 @@ from api.alerts import (
 )
 from api.auth import Crew, Manager, Viewer
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor
-from api.resources import Resources, resources
+from api.resources import Res
 from streetwatch.alerts.model import AlertKind, Severity
 from streetwatch.alerts.records import StateFilter
 from streetwatch.schemas import ID_PATTERN
 
 router = APIRouter(tags=["alerts"])
-Res = Annotated[Resources, Depends(resources)]
 AlertId = Annotated[int, Path(ge=1, le=MAX_ALERT_ID, description="The alert's id.")]
 
 

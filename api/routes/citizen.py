@@ -41,14 +41,13 @@ from api.citizen import (
 )
 from api.keys import Principal
 from api.pagination import Cursor, Limit, Page, decode_cursor, next_cursor
-from api.resources import Resources, resources
+from api.resources import Res, Resources
 from rules.config import RuleConfig
 from streetwatch.alerts.model import Condition, Place, rfc3339_ms
 from streetwatch.logs import log_event
 from streetwatch.schemas import ID_PATTERN
 
 router = APIRouter(tags=["reports"])
-Res = Annotated[Resources, Depends(resources)]
 Receipt = Annotated[str, Path(max_length=32, description="The receipt code of the report.")]
 NOTE_CHARS = 500  # how much of the citizen's text goes into the alert's message and note
 _log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +30,7 @@ from api.devices import DeviceConflict, DeviceKind, DeviceQuery, DeviceState
 from api.keys import Principal
 from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from api.readings import latest_reading
-from api.resources import Resources, resources
+from api.resources import Res, Resources
 from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.alerts.records import StoredAlert
 from streetwatch.registry.csv_import import parse_service_cells
@@ -38,7 +38,6 @@ from streetwatch.registry.timestamps import ms_from_datetime
 from streetwatch.schemas import ID_PATTERN
 
 router = APIRouter(tags=["devices"])
-Res = Annotated[Resources, Depends(resources)]
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN, description="The device id (id rule).")]
 KindChoice = Annotated[DeviceKind | None, Query(
     description="Needed only when one id names devices of two kinds (the registry CSV allows a "

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.resources import Resources, resources
+from api.resources import Res, Resources
 
 router = APIRouter(tags=["operations"])
 PROBE_TIMEOUT_S = 2.0
@@ -24,7 +23,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="SQL, InfluxDB and the MQTT broker are reachable",
             responses={503: {"description": "a dependency is not reachable"}})
-def readyz(res: Annotated[Resources, Depends(resources)]) -> JSONResponse:
+def readyz(res: Res) -> JSONResponse:
     checks = {"sql": _sql_ok(res), "influxdb": _influx_ok(res), "mqtt": _mqtt_ok(res)}
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready",

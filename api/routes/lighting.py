@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from api import lighting
@@ -18,14 +18,13 @@ from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
 from api.keys import Principal
 from api.query_params import EVERY_PATTERN, MONTH_PATTERN, QueryError
-from api.resources import Resources, resources
+from api.resources import Res
 from rules.reports import lighting_csv
 from streetwatch.alerts.model import CITY_ZONE
 from streetwatch.schemas import ID_PATTERN
 
 router = APIRouter(prefix="/lighting-rate", tags=["lighting-rate"])
 
-Res = Annotated[Resources, Depends(resources)]
 Zone = Annotated[str, Query(pattern=ID_PATTERN, description="A zone id, or `_city` (the town).")]
 From = Annotated[str, Query(alias="from", max_length=40,
                             description="Start: RFC 3339 with a zone, or epoch ms.")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Viewer
@@ -19,7 +19,7 @@ from api.readings import (
     reading_history,
     reading_range,
 )
-from api.resources import Resources, resources
+from api.resources import Res
 from api.routes.devices import (
     DeviceId,
     KindChoice,
@@ -30,7 +30,6 @@ from api.routes.devices import (
 from streetwatch.alerts.model import rfc3339_ms
 
 router = APIRouter(tags=["readings"])
-Res = Annotated[Resources, Depends(resources)]
 _TIME_HELP = "RFC 3339 with a zone (`2026-11-23T18:00:00Z`) or epoch milliseconds."
 FromParam = Annotated[str | None, Query(alias="from", max_length=40, description=_TIME_HELP)]
 ToParam = Annotated[str | None, Query(max_length=40, description=_TIME_HELP)]

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from api import query_params, score_board, score_inputs
 from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
-from api.resources import Resources, resources
+from api.resources import Res, Resources
 from api.score_tables import (
     MONTHLY_COLUMNS,
     QUARTERLY_COLUMNS,
@@ -55,7 +55,7 @@ class RectificationList(BaseModel):
 @router.get("/scores/monthly", response_model=MonthlyScores,
             responses={200: {"content": {"text/csv": {}}}})
 def monthly(request: Request, principal: Viewer,
-            res: Annotated[Resources, Depends(resources)], month: Month = None,
+            res: Res, month: Month = None,
             fmt: Format = None) -> MonthlyScores | Response:
     """Each zone's score for the month, with every part and the figures behind it."""
     month = month or score_inputs.current_month(res.clock(), _tz(res))
@@ -70,7 +70,7 @@ def monthly(request: Request, principal: Viewer,
 @router.get("/ranking/quarterly", response_model=QuarterlyRanking,
             responses={200: {"content": {"text/csv": {}}}})
 def quarterly(request: Request, principal: Viewer,
-              res: Annotated[Resources, Depends(resources)], quarter: Quarter = None,
+              res: Res, quarter: Quarter = None,
               fmt: Format = None) -> QuarterlyRanking | Response:
     """Zones ranked by the mean of their monthly scores over the quarter."""
     quarter = quarter or score_inputs.current_quarter(res.clock(), _tz(res))
@@ -85,7 +85,7 @@ def quarterly(request: Request, principal: Viewer,
 @router.get("/rectification", response_model=RectificationList,
             responses={200: {"content": {"text/csv": {}}}})
 def rectification(request: Request, principal: Viewer,
-                  res: Annotated[Resources, Depends(resources)], month: Month = None,
+                  res: Res, month: Month = None,
                   fmt: Format = None) -> RectificationList | Response:
     """Zones with alerts past deadline in the month; a yellow card for repeated overdue red."""
     month = month or score_inputs.current_month(res.clock(), _tz(res))
