@@ -167,17 +167,19 @@ def redact_webhook(url: str) -> str:
 
 # Rows -> records -------------------------------------------------------------------------------
 def alert_from_row(row: Any) -> StoredAlert:
-    """A StoredAlert from a row of the `alerts` table (all columns)."""
+    """A StoredAlert from a row of the `alerts` table (all columns). The row is read into a
+    dict once: a page of 100 alerts pays 100 x 25 attribute lookups on SQLAlchemy rows else."""
+    r = dict(zip(row._fields, row, strict=True))
     return StoredAlert(
-        id=row.id, kind=row.kind, subject=row.subject, zone=row.zone, severity=row.severity,
-        state=row.state, devices=tuple(json.loads(row.devices)), message=row.message,
-        place=Place(row.road, row.position_on_road, row.lat, row.lon),
-        raised_at_ms=_ms(row.raised_at), last_seen_at_ms=_ms(row.last_seen_at),
-        seen_count=row.seen_count, deadline_ms=_ms(row.deadline), overdue=bool(row.overdue),
-        acknowledged_at_ms=ms_from_datetime(row.acknowledged_at),
-        acknowledged_by=row.acknowledged_by, resolved_at_ms=ms_from_datetime(row.resolved_at),
-        resolved_by=row.resolved_by, resolve_note=row.resolve_note,
-        assigned_to=row.assigned_to, assigned_at_ms=ms_from_datetime(row.assigned_at),
+        id=r["id"], kind=r["kind"], subject=r["subject"], zone=r["zone"],
+        severity=r["severity"], state=r["state"], devices=tuple(json.loads(r["devices"])),
+        message=r["message"], place=Place(r["road"], r["position_on_road"], r["lat"], r["lon"]),
+        raised_at_ms=_ms(r["raised_at"]), last_seen_at_ms=_ms(r["last_seen_at"]),
+        seen_count=r["seen_count"], deadline_ms=_ms(r["deadline"]), overdue=bool(r["overdue"]),
+        acknowledged_at_ms=ms_from_datetime(r["acknowledged_at"]),
+        acknowledged_by=r["acknowledged_by"], resolved_at_ms=ms_from_datetime(r["resolved_at"]),
+        resolved_by=r["resolved_by"], resolve_note=r["resolve_note"],
+        assigned_to=r["assigned_to"], assigned_at_ms=ms_from_datetime(r["assigned_at"]),
     )
 
 
