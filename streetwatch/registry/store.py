@@ -157,20 +157,27 @@ def iter_lamps(engine: Engine, chunk_rows: int = 10_000) -> Iterator[LampRecord]
             yield LampRecord(*row[:9], ms_from_datetime(row[9]), ms_from_datetime(row[10]))
 
 
-def load_drains(engine: Engine) -> list[DrainSite]:
-    """Every registered drain, sorted by id (the rule engine's drain network)."""
+def load_drains(engine: Engine, in_service_only: bool = False) -> list[DrainSite]:
+    """Every registered drain, sorted by id; only those not retired for good with
+    `in_service_only` (the rule engine's drain network: a retired sensor is not silent)."""
     columns = (Drain.id, Drain.gateway, Drain.zone, Drain.depth_cm, Drain.overflow_cm,
                Drain.downstream_id, Drain.pipe_diameter_cm, Drain.normal_low_cm,
                Drain.normal_high_cm, Drain.lat, Drain.lon)
+    query = select(*columns).order_by(Drain.id)
+    if in_service_only:
+        query = query.where(Drain.in_service)
     with engine.connect() as conn:
-        return [DrainSite(*row) for row in conn.execute(select(*columns).order_by(Drain.id))]
+        return [DrainSite(*row) for row in conn.execute(query)]
 
 
-def load_gauges(engine: Engine) -> list[GaugeSite]:
-    """Every registered rain gauge, sorted by id."""
+def load_gauges(engine: Engine, in_service_only: bool = False) -> list[GaugeSite]:
+    """Every registered rain gauge, sorted by id (not retired for good: `in_service_only`)."""
     columns = (RainGauge.id, RainGauge.gateway, RainGauge.zone, RainGauge.lat, RainGauge.lon)
+    query = select(*columns).order_by(RainGauge.id)
+    if in_service_only:
+        query = query.where(RainGauge.in_service)
     with engine.connect() as conn:
-        return [GaugeSite(*row) for row in conn.execute(select(*columns).order_by(RainGauge.id))]
+        return [GaugeSite(*row) for row in conn.execute(query)]
 
 
 # Writing ------------------------------------------------------------------------------------------

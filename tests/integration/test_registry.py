@@ -26,6 +26,7 @@ from streetwatch.registry.store import (
     DeviceInfo,
     LampRecord,
     load_device_index,
+    load_drains,
     load_lamps,
     make_engine,
     upsert_devices,
@@ -405,3 +406,20 @@ def test_cli_reports_a_file_that_is_not_utf8(
 
     assert result.exit_code == 1
     assert "is not UTF-8 text (line 2" in result.stderr
+
+
+def test_the_rules_network_leaves_out_drains_and_gauges_retired_for_good(engine: Engine) -> None:
+    """A retired drain sensor is not silent: the rule engine's network (rules.sources.network_of)
+    holds only what is in service; the registry still lists everything for reports."""
+    from rules.sources import network_of
+
+    upsert_devices(engine, [], [
+        {"id": "D1", "gateway": "gw1", "zone": "north", "downstream_id": "D2"},
+        {"id": "D2", "gateway": "gw1", "zone": "north", "in_service": False}], [
+        {"id": "R1", "gateway": "gw1", "zone": "north", "in_service": False},
+        {"id": "R2", "gateway": "gw1", "zone": "north"}])
+
+    network = network_of(engine)
+
+    assert [d.id for d in network.drains] == ["D1"] and [g.id for g in network.gauges] == ["R2"]
+    assert [d.id for d in load_drains(engine)] == ["D1", "D2"]
