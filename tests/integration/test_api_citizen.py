@@ -5,6 +5,9 @@ hostile input (markup, NaN, huge bodies, floods from one address)."""
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -317,3 +320,27 @@ def test_the_eleventh_report_in_an_hour_from_one_address_is_429(town):
     assert file(town, from_address(town, "203.0.113.9"), lat=LAT, lon=LON).status_code == 201
     town.clock.now_ms += 3_600_000
     assert file(town, flooder, lat=LAT, lon=LON).status_code == 201
+
+
+def test_managers_answering_and_closing_at_once_leave_one_consistent_report(town_on):
+    """Real threads on one report (SQLite and PostgreSQL): eight closes with an answer and four
+    answers released together. Exactly one close wins, nothing is a 5xx, and the stored report
+    is closed with the answer its closer gave (or one given before it)."""
+    world = town_on
+    receipt = file(world, lat=LAT, lon=LON).json()["receipt"]
+    path = f"{REPORTS}/{receipt}"
+    start = threading.Barrier(12)
+
+    def act(action: str, n: int) -> tuple[str, int]:
+        start.wait()
+        answer = world.post(f"{path}/{action}", who="manager", json={"answer": f"answer {n}"})
+        return action, answer.status_code
+
+    calls = [("close", n) for n in range(8)] + [("answer", n) for n in range(8, 12)]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        outcomes = Counter(pool.map(lambda c: act(*c), calls))
+
+    assert outcomes[("close", 200)] == 1, outcomes
+    assert all(status in (200, 409) for _, status in outcomes), outcomes
+    final = world.get(path, who=None).json()
+    assert final["status"] == "closed" and final["answer"].startswith("answer ")
