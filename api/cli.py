@@ -6,7 +6,6 @@ prints the new key once, as the last line of its output: only its hash is stored
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from api.keys import ApiKeyStore
+    from streetwatch.settings import Settings
 
 apikey_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 
@@ -55,10 +55,12 @@ def apikey_create(
                                                               "(comma-separated).")] = None,
 ) -> None:
     """Create a key; the key is printed once, as the last line (store it now)."""
+    from api.resources import wall_clock_ms
+
     bound = None if zones is None else [z.strip() for z in zones.split(",") if z.strip()]
     with _store() as store:
         try:
-            record, key = store.create(name, role, bound, _now_ms())
+            record, key = store.create(name, role, bound, wall_clock_ms())
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
     scope = "all zones" if record.zones is None else "zones " + ",".join(record.zones)
@@ -85,39 +87,35 @@ def apikey_list() -> None:
 def apikey_revoke(key_id: Annotated[int, typer.Argument(help="Key id (see `apikey list`).")]
                   ) -> None:
     """Revoke a key at once (its calls get 401 from the next request on)."""
+    from api.resources import wall_clock_ms
+
     with _store() as store:
-        if not store.revoke(key_id, _now_ms()):
+        if not store.revoke(key_id, wall_clock_ms()):
             typer.echo(f"no active key {key_id}", err=True)
             raise typer.Exit(1)
     typer.echo(f"revoked key {key_id}")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @contextmanager
 def _store() -> Iterator[ApiKeyStore]:
     """The key store on the configured database (migrated to head first)."""
     from api.keys import ApiKeyStore
+    from streetwatch.registry.cli import migrated_engine
+
+    with migrated_engine(_settings().sql_url()) as engine:
+        yield ApiKeyStore(engine)
+
+
+def _settings() -> Settings:
+    """The configured settings, or the reason they are not valid and exit code 1."""
     from streetwatch.errors import StreetwatchError
-    from streetwatch.registry import migrate
-    from streetwatch.registry.cli import database_errors
-    from streetwatch.registry.store import make_engine
     from streetwatch.settings import load_settings
 
     try:
-        url = load_settings().sql_url()
+        return load_settings()
     except StreetwatchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    with database_errors(url):
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield ApiKeyStore(engine)
-        finally:
-            engine.dispose()
 
 
 # Reports (mounted under `streetwatch report` by the CLI) -----------------------------------------
@@ -168,33 +166,22 @@ def report_quarterly(
 def _print_report(build, at: str | None) -> None:  # noqa: ANN001
     """Settings, SQL and InfluxDB for `build(settings, engine, influx, now_ms)`; its (columns,
     rows) printed as CSV exactly as the API answers it."""
-    from api.formats import csv_response
-    from streetwatch.errors import StreetwatchError
+    from api.formats import csv_text
+    from api.resources import wall_clock_ms
     from streetwatch.influx import InfluxClient
-    from streetwatch.registry import migrate
-    from streetwatch.registry.cli import database_errors
-    from streetwatch.registry.store import make_engine
+    from streetwatch.registry.cli import migrated_engine
     from streetwatch.schemas import parse_timestamp_ms
-    from streetwatch.settings import load_settings
 
     try:
-        now_ms = _now_ms() if at is None else parse_timestamp_ms(at)
+        now_ms = wall_clock_ms() if at is None else parse_timestamp_ms(at)
     except ValueError as exc:
         raise typer.BadParameter(f"--at: {exc} (e.g. 2026-11-30T12:00:00Z)") from None
-    try:
-        settings = load_settings()
-        url = settings.sql_url()
-        with database_errors(url), InfluxClient.from_settings(settings) as influx:
-            migrate.upgrade(url)
-            engine = make_engine(url)
-            try:
-                columns, rows = build(settings, engine, influx, now_ms)
-            finally:
-                engine.dispose()
-    except StreetwatchError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(csv_response(columns, rows, "report.csv").body.decode(), nl=False)
+    settings = _settings()
+    with (migrated_engine(settings.sql_url()) as engine,
+          InfluxClient.from_settings(settings) as influx):
+        columns, rows = build(settings, engine, influx, now_ms)
+        text = csv_text(columns, rows)
+    typer.echo(text, nl=False)
 
 
 def _check(value: str, pattern: str, option: str, shape: str) -> None:

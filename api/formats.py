@@ -38,13 +38,18 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_response(columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                 filename: str) -> Response:
-    """A `text/csv` download with a header row."""
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with a header row, cells as `csv_cell` writes them (the API's and the CLI's)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([csv_cell(v) for v in row])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+    return out.getvalue()
+
+
+def csv_response(columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                 filename: str) -> Response:
+    """A `text/csv` download with a header row."""
+    return Response(csv_text(columns, rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -123,24 +123,16 @@ def _store() -> Iterator[AlertStore]:
     """An AlertStore on the configured database (migrated first, as `devices import` does)."""
     from streetwatch.alerts.store import AlertStore
     from streetwatch.errors import StreetwatchError
-    from streetwatch.registry import migrate
-    from streetwatch.registry.cli import database_errors
-    from streetwatch.registry.store import make_engine
+    from streetwatch.registry.cli import migrated_engine
     from streetwatch.settings import load_settings
 
     try:
         settings = load_settings()
     except StreetwatchError as exc:
         _fail(str(exc))
-    sql_url = settings.sql_url()
     webhooks = [url.get_secret_value() for url in settings.alert_webhooks]
-    with database_errors(sql_url):
-        migrate.upgrade(sql_url)
-        engine = make_engine(sql_url)
-        try:
-            yield AlertStore(engine, webhooks)
-        finally:
-            engine.dispose()
+    with migrated_engine(settings.sql_url()) as engine:
+        yield AlertStore(engine, webhooks)
 
 
 def _act(alert_id: int, verb: str, done: str,

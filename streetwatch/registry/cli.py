@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from streetwatch.errors import StreetwatchError
@@ -103,4 +104,17 @@ def database_errors(sql_url: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-__all__ = ["database_errors", "db_app", "devices_app"]
+@contextmanager
+def migrated_engine(sql_url: str) -> Iterator[Engine]:
+    """An engine on `sql_url`, its schema upgraded to head first (cheap when at head), disposed
+    after; failures on the way and inside become one line and exit code 1 (database_errors)."""
+    with database_errors(sql_url):
+        migrate.upgrade(sql_url)
+        engine = make_engine(sql_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+__all__ = ["database_errors", "db_app", "devices_app", "migrated_engine"]
