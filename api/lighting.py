@@ -30,8 +30,7 @@ from rules.reports import (
     RateSample,
     ZoneMonth,
     cut_at_noon,
-    lighting_month,
-    month_bounds_ms,
+    lighting_month_of,
     night_rates,
 )
 from rules.schedule import LightsOnSchedule, Phase
@@ -43,7 +42,7 @@ from streetwatch.lighting_samples import (
     read_buckets,
     read_points,
     read_rate_samples,
-    zones,
+    samples_by_zone,
 )
 from streetwatch.settings import Settings
 
@@ -157,11 +156,6 @@ def time_range(from_text: str, to_text: str) -> tuple[int, int]:
 
 # Configuration ---------------------------------------------------------------------------------
 
-def target_of(settings: Settings, zone: str) -> float:
-    """The zone's configured target (as `report lighting` takes it)."""
-    return settings.zone_targets.get(zone, settings.lighting_target)
-
-
 def schedule_of(settings: Settings) -> LightsOnSchedule:
     """The lights-on schedule of `settings`, built once per configuration (it caches days)."""
     return _schedule(settings.town_latitude, settings.town_longitude, settings.town_timezone,
@@ -234,7 +228,7 @@ def _zone_now(settings: Settings, schedule: LightsOnSchedule, zone: str,
     if point is None or now_ms - point.ts_ms > fresh_ms:
         return ZoneRateNow(zone=zone, status="no_recent_sample", phase=phase,
                            last_sample_ts=last, note=_why_no_rate(phase))
-    target = target_of(settings, zone) if point.target is None else point.target
+    target = settings.zone_target(zone) if point.target is None else point.target
     return ZoneRateNow(
         zone=zone, status="current", phase=phase, rate=point.rate, lit=point.lit,
         expected=point.expected, stale=point.stale, target=target,
@@ -292,7 +286,7 @@ def nightly(settings: Settings, influx: InfluxClient, zone: str, from_ms: int,
     found = schedule.night_intervals(zone, from_ms - 2 * _DAY_MS, to_ms + 2 * _DAY_MS)
     nights = [piece for night in found for piece in cut_at_noon(night, schedule.tz)
               if from_ms <= piece[0] < to_ms]
-    target = target_of(settings, zone)
+    target = settings.zone_target(zone)
     rates: list[NightRate] = []
     if nights:
         every_ms = settings.rules_every_s * 1000  # a point one tick early may hold into a night
@@ -317,20 +311,11 @@ def night_rows(answer: LightingNights) -> list[tuple]:
 
 
 def month_rows(settings: Settings, influx: InfluxClient, month: str) -> list[ZoneMonth]:
-    """Every zone's month, exactly as `streetwatch report lighting --month` computes it (the
-    same sample window, targets, schedule and rules.reports.lighting_month)."""
-    tz = ZoneInfo(settings.town_timezone)
-    start_ms, end_ms = month_bounds_ms(month, tz)
-    # Nights are looked at two days either side of the month (reports.month_nights), and a
-    # sample one tick before a night may hold into it.
-    from_ms = start_ms - 2 * _DAY_MS - settings.rules_every_s * 1000
-    to_ms = end_ms + 2 * _DAY_MS
-    samples = {zone: read_rate_samples(influx, zone, from_ms, to_ms, RateSample)
-               for zone in zones(influx)}
-    samples = {zone: found for zone, found in samples.items() if found}
-    targets = {zone: target_of(settings, zone) for zone in samples}
-    return lighting_month(samples, schedule_of(settings), month, tz, settings.rules_every_s,
-                          targets)
+    """Every zone's month, exactly as `streetwatch report lighting --month` computes it
+    (rules.reports.lighting_month_of, the same targets and schedule)."""
+    return lighting_month_of(lambda a, b: samples_by_zone(influx, a, b, RateSample),
+                             schedule_of(settings), month, ZoneInfo(settings.town_timezone),
+                             settings.rules_every_s, settings.zone_target)
 
 
 def visible_months(rows: Sequence[ZoneMonth], principal: Principal) -> list[ZoneMonth]:

@@ -41,8 +41,7 @@ def monthly_scores(settings: Settings, engine: Engine, lighting: LightingMeans, 
     (period,) = inputs.periods([month], tz)
     means = lighting(month)
     zones = set(inputs.known_zones(engine)) | {z for z in means if not z.startswith("_")}
-    targets = {zone: float(settings.zone_targets.get(zone, settings.lighting_target))
-               for zone in zones}
+    targets = {zone: float(settings.zone_target(zone)) for zone in zones}
     return score_month(period, now_ms, zones, means, targets,
                        inputs.alert_facts(engine, period), inputs.report_facts(engine, period),
                        ScoreRules.from_settings(settings))

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 report_app = typer.Typer(help="Reports: monthly lighting rate per zone (CSV).",
                          no_args_is_help=True)
-MEASUREMENT = "lighting_rate"
-_DAY_MS = 86_400_000
 
 
 @report_app.callback()
@@ -69,22 +67,14 @@ def lighting_report(settings: Settings, influx: InfluxClient, month: str) -> str
     """The month's CSV from the stored `lighting_rate` samples of every zone."""
     from zoneinfo import ZoneInfo
 
-    from rules.reports import RateSample, lighting_csv, lighting_month, month_bounds_ms
+    from rules.reports import RateSample, lighting_csv, lighting_month_of
     from rules.schedule import LightsOnSchedule
-    from streetwatch.lighting_samples import read_rate_samples
+    from streetwatch.lighting_samples import samples_by_zone
 
-    tz = ZoneInfo(settings.town_timezone)
-    start_ms, end_ms = month_bounds_ms(month, tz)
-    # Nights are looked at two days either side of the month (see reports.month_nights), and a
-    # sample one tick before a night may hold into it.
-    from_ms = start_ms - 2 * _DAY_MS - settings.rules_every_s * 1000
-    to_ms = end_ms + 2 * _DAY_MS
-    samples = {zone: read_rate_samples(influx, zone, from_ms, to_ms, RateSample)
-               for zone in influx.tag_values(MEASUREMENT, "zone")}
-    samples = {zone: found for zone, found in samples.items() if found}
-    targets = {zone: settings.zone_targets.get(zone, settings.lighting_target) for zone in samples}
-    rows = lighting_month(samples, LightsOnSchedule.from_settings(settings), month, tz,
-                          settings.rules_every_s, targets)
+    rows = lighting_month_of(lambda a, b: samples_by_zone(influx, a, b, RateSample),
+                             LightsOnSchedule.from_settings(settings), month,
+                             ZoneInfo(settings.town_timezone), settings.rules_every_s,
+                             settings.zone_target)
     return lighting_csv(rows)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -195,6 +195,19 @@ def lighting_month(samples_by_zone: Mapping[str, Sequence[RateSample]], source: 
         rates = night_rates(samples_by_zone[zone], nights, every_s, targets[zone])
         rows.append(summarise_month(zone, rates, tz))
     return rows
+
+
+def lighting_month_of(read: Callable[[int, int], Mapping[str, Sequence[RateSample]]],
+                      source: NightSource, month: str, tz: ZoneInfo, every_s: int,
+                      target_of: Callable[[str], float]) -> list[ZoneMonth]:
+    """`lighting_month` over the samples `read(from_ms, to_ms)` returns by zone, asked for the
+    month's window: two days either side (see month_nights), and one tick before, since a
+    sample just before a night may hold into it. The one definition of `report lighting`'s
+    month, which the API serves too."""
+    start_ms, end_ms = month_bounds_ms(month, tz)
+    samples = read(start_ms - 2 * _DAY_MS - every_s * 1000, end_ms + 2 * _DAY_MS)
+    targets = {zone: target_of(zone) for zone in samples}
+    return lighting_month(samples, source, month, tz, every_s, targets)
 
 
 # CSV -------------------------------------------------------------------------------------------

@@ -57,6 +57,14 @@ def read_rate_samples(influx: InfluxClient, zone: str, from_ms: int, to_ms: int,
             for p in read_points(influx, zone, from_ms, to_ms)]
 
 
+def samples_by_zone(influx: InfluxClient, from_ms: int, to_ms: int,
+                    make: SampleMaker[T]) -> dict[str, list[T]]:
+    """Every zone's samples in [from_ms, to_ms) (as `read_rate_samples`), zones without any left
+    out."""
+    found = {zone: read_rate_samples(influx, zone, from_ms, to_ms, make) for zone in zones(influx)}
+    return {zone: samples for zone, samples in found.items() if samples}
+
+
 def read_points(influx: InfluxClient, zone: str, from_ms: int, to_ms: int
                 ) -> list[LightingPoint]:
     """Every point of `zone` in [from_ms, to_ms), in time order."""
@@ -102,4 +110,4 @@ def _point(zone: str, row: dict) -> LightingPoint:
 
 
 __all__ = ["FIELDS", "MEASUREMENT", "LightingPoint", "RateBucket", "latest_points",
-           "read_buckets", "read_points", "read_rate_samples", "zones"]
+           "read_buckets", "read_points", "read_rate_samples", "samples_by_zone", "zones"]

@@ -340,6 +340,10 @@ class Settings(BaseSettings):
     def uses_local_influx(self) -> bool:
         return self.influx_url is None
 
+    def zone_target(self, zone: str) -> Fraction:
+        """The zone's lighting-rate target (`zone_targets`, else `lighting_target`)."""
+        return self.zone_targets.get(zone, self.lighting_target)
+
     def influx_base_url(self) -> str:
         return self.influx_url or f"http://127.0.0.1:{self.local_influx_port}"
 
