@@ -41,6 +41,7 @@ from api.citizen import (
 )
 from api.keys import Principal
 from api.pagination import Cursor, Limit, Page, decode_cursor, next_cursor
+from api.request_body import check_announced_size, read_within
 from api.resources import Res, Resources
 from rules.config import RuleConfig
 from streetwatch.alerts.model import Condition, Place, rfc3339_ms
@@ -81,9 +82,10 @@ async def file_report(request: Request, res: Res, limits: Limits) -> JSONRespons
     """File a report (no key needed): kind, text, lat/lon or device_id, contact if you like.
     The answer holds the receipt code to look the report up by."""
     max_bytes = res.settings.api_report_max_bytes
-    _check_declared_size(request, max_bytes)
+    too_large = f"a report is at most {max_bytes} bytes"
+    check_announced_size(request, max_bytes, too_large)
     _check_limit(limits.reports, request, res)
-    report = _parse(ReportIn, await _read_body(request, max_bytes))
+    report = _parse(ReportIn, await read_within(request, max_bytes, too_large))
     stored = await run_in_threadpool(_file, res, report, res.clock())
     location = str(request.url_for("report_status", receipt=stored.receipt))
     return JSONResponse(_status(stored).model_dump(), status_code=201,
@@ -193,28 +195,6 @@ def _raise_or_reinforce(res: Resources, report: store.StoredReport,
 
 
 # Helpers ---------------------------------------------------------------------------------------
-
-def _check_declared_size(request: Request, max_bytes: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared is None:
-        return
-    if not (declared.isascii() and declared.isdigit()):
-        raise HTTPException(400, "Content-Length must be a number")
-    if int(declared) > max_bytes:
-        raise HTTPException(413, f"a report is at most {max_bytes} bytes")
-
-
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, read no further than `max_bytes` (413 past it, whatever was declared)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise HTTPException(413, f"a report is at most {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
 
 def _check_limit(limiter: AddressLimiter, request: Request, res: Resources) -> None:
     address = request.client.host if request.client else "unknown"

@@ -30,6 +30,7 @@ from api.devices import DeviceConflict, DeviceKind, DeviceQuery, DeviceState
 from api.keys import Principal
 from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from api.readings import latest_reading
+from api.request_body import check_announced_size, read_within
 from api.resources import Res, Resources
 from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.alerts.records import StoredAlert
@@ -356,7 +357,9 @@ async def import_devices_route(request: Request, principal: Admin, res: Res) -> 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in CSV_TYPES + GEOJSON_TYPES:
         raise HTTPException(415, "send text/csv (the registry CSV) or application/geo+json")
-    data = await _body_within(request, MAX_IMPORT_BYTES)
+    too_large = f"the body may hold at most {MAX_IMPORT_BYTES} bytes"
+    check_announced_size(request, MAX_IMPORT_BYTES, too_large)
+    data = await read_within(request, MAX_IMPORT_BYTES, too_large)
     parse = parse_csv_body if media in CSV_TYPES else parse_geojson_body
     parsed = await run_in_threadpool(parse, data)
     if not parsed.ok:
@@ -367,18 +370,3 @@ async def import_devices_route(request: Request, principal: Admin, res: Res) -> 
     counts = await run_in_threadpool(import_devices, res.engine, parsed, principal.name)
     return ImportResult(imported=True, lamps=counts.lamps, drains=counts.drains,
                         gauges=counts.gauges, inserted=counts.inserted, updated=counts.updated)
-
-
-async def _body_within(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it (or its announced length) passes `limit` bytes."""
-    announced = request.headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > limit:
-        raise HTTPException(413, f"the body may hold at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"the body may hold at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
