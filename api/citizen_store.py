@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, insert, or_, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.citizen import (
@@ -23,12 +23,12 @@ from api.citizen import (
     haversine_m,
     new_receipt,
 )
+from api.devices import open_alerts_about
 from streetwatch.alerts.model import drain_subject, lamp_subject
-from streetwatch.registry.models import Alert, CitizenReport, Drain, Lamp
+from streetwatch.registry.models import CitizenReport, Drain, Lamp
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 
 _REPORTS = CitizenReport.__table__
-_ALERTS = Alert.__table__
 _TABLES = {"lamp": Lamp.__table__, "drain": Drain.__table__}
 _SUBJECT = {"lamp": lamp_subject, "drain": drain_subject}
 RECEIPT_ATTEMPTS = 5
@@ -128,14 +128,9 @@ def _device(table: DeviceTable, row: Any) -> LinkedDevice:
 def open_alert_of(engine: Engine, device: LinkedDevice) -> int | None:
     """The open alert about `device`: one whose subject it is (the oldest), else the oldest
     one that lists it among its devices (a blind spot, a failed cabinet); None if none."""
-    devices_like = '%"' + device.id.replace("_", "\\_").replace("%", "\\%") + '"%'
-    about_it = _ALERTS.c.subject == device.subject
-    query = (select(_ALERTS.c.id)
-             .where(_ALERTS.c.resolved_at.is_(None),
-                    or_(about_it, _ALERTS.c.devices.like(devices_like, escape="\\")))
-             .order_by(case((about_it, 0), else_=1), _ALERTS.c.id).limit(1))
-    with engine.connect() as conn:
-        return conn.execute(query).scalar_one_or_none()
+    alerts = open_alerts_about(engine, device.table, device.id, device.zone)  # oldest first
+    chosen = [a for a in alerts if a.subject == device.subject] or alerts
+    return chosen[0].id if chosen else None
 
 
 # Reports ---------------------------------------------------------------------------------------
