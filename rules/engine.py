@@ -41,7 +41,7 @@ class RuleEngine:
         self.remember_drain = self.drains.remember
         self.below = BelowTargetRule(config)
         self.book = AlertBook(config, sink)
-        self._apply()
+        self.apply()
 
     @classmethod
     def from_settings(cls, fleet: Fleet, settings: Settings, sink: AlertSink, start_ms: int,
@@ -69,7 +69,7 @@ class RuleEngine:
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         self.lamps.lamp_reading(lamp_id, ts_ms, on, fault)
         if self.lamps.transitions:
-            self._apply()
+            self.apply()
 
     def drain_reading(self, drain_id: str, ts_ms: int, level_cm: float,
                       battery_v: float | None = None, cover_open: bool | None = None) -> None:
@@ -78,7 +78,7 @@ class RuleEngine:
         drains = self.drains
         drains.reading(drain_id, ts_ms, level_cm, battery_v, cover_open)
         if drains.transitions or drains.notices or (self._has_lamps and self.lamps.transitions):
-            self._apply()
+            self.apply()
 
     def drain_core(self) -> DrainRules | None:
         """The drain core, for a hot loop that feeds it drain readings itself (one call less per
@@ -86,16 +86,12 @@ class RuleEngine:
         which is all `drain_reading` adds. None when the town has lamps: their timers come first."""
         return None if self._has_lamps else self.drains
 
-    def apply(self) -> None:
-        """Take the cores' transitions and notices into the alert book (see `drain_core`)."""
-        self._apply()
-
     def rain_reading(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         if self._has_lamps and self.lamps.wants_advance(ts_ms):
             self.lamps.advance(ts_ms)
         self.drains.rain(gauge, ts_ms, rain_mm)
         if self.drains.transitions or (self._has_lamps and self.lamps.transitions):
-            self._apply()
+            self.apply()
 
     def remember_rain(self, gauge: str, ts_ms: int, rain_mm: float) -> None:
         """Rain from before the start: which of the learning days were dry."""
@@ -103,13 +99,13 @@ class RuleEngine:
 
     def gateway_status(self, gateway: str, online: bool, ts_ms: int) -> None:
         self.lamps.gateway_status(gateway, online, ts_ms)
-        self._apply()
+        self.apply()
 
     def advance(self, now_ms: int) -> None:
         """Let time pass to `now_ms` (timers fire) without a tick's sampling."""
         self.lamps.advance(now_ms)
         self.drains.advance(now_ms)
-        self._apply()
+        self.apply()
 
     def tick(self, now_ms: int) -> list[LightingRate]:
         """Fire timers due by `now_ms`, sample every zone in its lights-on period (and the town),
@@ -133,12 +129,14 @@ class RuleEngine:
     def settle(self) -> None:
         """Judge what is still pending at the current instant (end of a replay, idle live loop)."""
         self.lamps.settle()
-        self._apply()
+        self.apply()
 
     def take_events(self) -> list[AlertEvent | Notice]:
         return self.book.drain_events()
 
-    def _apply(self) -> None:
+    def apply(self) -> None:
+        """Take the cores' transitions and notices into the alert book (replay calls it after
+        feeding the drain core itself: see `drain_core`)."""
         for transition in self.lamps.take_transitions():
             self.book.apply(transition)
         if self.drains.transitions:
