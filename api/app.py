@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.observability import AccessMiddleware, RequestMetrics
 from api.resources import Resources, open_resources, wall_clock_ms
-from api.routes import alerts, citizen, devices, health, lighting, readings, scores
+from api.routes import alerts, citizen, devices, health, lighting, readings, report_page, scores
 from streetwatch.errors import InfluxError
 from streetwatch.logs import log_event
 from streetwatch.settings import Settings
@@ -83,6 +83,7 @@ def create_app(settings: Settings, res: Resources | None = None,
     app.add_exception_handler(InfluxError, _storage_unavailable)
     app.add_exception_handler(OperationalError, _storage_unavailable)
     app.include_router(health.router)
+    app.include_router(report_page.router)  # /reports/monthly: a page, outside /api/v1
     for router in _resource_routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app

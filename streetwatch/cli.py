@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import apikey_app, report_monthly, report_quarterly, serve
+from dashboards.cli import dashboards_app
 from rules.cli import report_app, rules_app
 from simulators.cli import simulate
 from streetwatch.alerts.cli import alerts_app
@@ -30,6 +31,7 @@ report_app.command("monthly")(report_monthly)
 report_app.command("quarterly")(report_quarterly)
 app.add_typer(report_app, name="report", help="Reports (CSV): lighting, drains, dredging, "
                                                "monthly scores, quarterly ranking.")
+app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards: export, push.")
 app.add_typer(apikey_app, name="apikey", help="HTTP API keys: create, list, revoke.")
 app.command("api", help="Serve the HTTP API (FastAPI, OpenAPI at /docs).")(serve)
 app.command("simulate", help="Publish simulated gateway readings over MQTT.")(simulate)

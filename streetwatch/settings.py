@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -242,6 +243,14 @@ class Settings(BaseSettings):
     score_repair_target_h: float = Field(24.0, gt=0, le=24 * 365)
     rectification_card_months: int = Field(2, ge=1, le=12)
     rectification_card_severity: Literal["red", "yellow", "blue"] = "red"
+
+    # Grafana (`streetwatch dashboards push`): where it is, a service-account token with the
+    # Editor role (or admin: creating the datasource needs it), the folder that holds the boards.
+    grafana_url: str = "http://127.0.0.1:3000"
+    grafana_token: SecretStr | None = None
+    grafana_folder: str = "Streetwatch"
+    # The campaign's target date (the town overview counts the days left to it); None: no campaign.
+    campaign_target_date: date | None = None
 
     @field_validator("score_weights")
     @classmethod

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Streetwatch runs against (Mosquitto, InfluxDB 1.x and its `influx`
-# shell) when missing.
+# shell, Chromium for browser tests) when missing.
 # Idempotent; needs root (or sudo). Used by `make demo` and `make test`.
 set -euo pipefail
 
@@ -9,6 +9,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v influx >/dev/null 2>&1 || need+=(influxdb-client)  # the `influx` shell the demo points to
+# Headless Chromium for the browser tests (report page, crew console), driven by Playwright from
+# PyPI pointed at this binary: Playwright's own browser download cannot run here.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing Debian packages: ${need[*]}"
