@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     # InfluxDB client.
     influx_timeout_s: float = 10.0
     influx_retries: int = 3
+    # Retention (`streetwatch db upgrade`, streetwatch/influx_retention.py), 0 = keep for ever:
+    # raw points (the default policy) for 400 days, so last year's month can still be reported;
+    # the hourly means of lamp, drain, rain and lighting_rate for ten years.
+    influx_raw_retention_days: int = Field(400, ge=0, le=100 * 365)
+    influx_hourly_retention_days: int = Field(3650, ge=0, le=100 * 365)
 
     # Logging.
     log_level: str = "INFO"
