@@ -61,8 +61,8 @@ def open_resources(settings: Settings, clock: Callable[[], int] = wall_clock_ms)
                      AlertStore(engine, webhooks), clock, owned=True)
 
 
-def resources(request: Request) -> Resources:
-    """FastAPI dependency: the app's resources."""
+async def resources(request: Request) -> Resources:
+    """FastAPI dependency: the app's resources (async: no worker-thread hand-off for this)."""
     return request.app.state.resources
 
 
