@@ -51,6 +51,7 @@ from streetwatch.registry.store import make_engine, upsert_devices
 from streetwatch.registry.timestamps import datetime_from_ms
 from streetwatch.services.process import free_port, stop_child, wait_until
 
+from cpu_meter import user_processes_cpu, wait_quiet
 from figures import BenchError, run_in_scratch
 from local_services import Services, start_services
 
@@ -98,10 +99,12 @@ def _run(root: Path, stack: contextlib.ExitStack, args: argparse.Namespace) -> i
     loaded = _load_influx(influx, lamps[:args.with_readings], args, now_ms)
     _insert_alerts(services.sql_url, args.alerts, args.devices, now_ms)
     key = _viewer_key(services.sql_url)
-    base = _start_api(root, stack, services, args.workers)
+    base, api_pid = _start_api(root, stack, services, args.workers)
+    pids = {**_process_tree("api", api_pid), "influxd": services.pids["influxd"]}
     results = []
     for name, paths, floor in _workloads(lamps[:args.with_readings], args.devices):
-        figure = _hammer(base, key, paths, args.clients, args.seconds)
+        wait_quiet(pids)
+        figure = _hammer(base, key, paths, args.clients, args.seconds, pids)
         figure["influx"] = (None if floor is None else
                             _hammer_influx(services.influxd.url, floor, args.clients,
                                            args.seconds))
@@ -198,7 +201,8 @@ def _viewer_key(sql_url: str) -> str:
 
 
 # The API process -------------------------------------------------------------------------------
-def _start_api(root: Path, stack: contextlib.ExitStack, services: Services, workers: int) -> str:
+def _start_api(root: Path, stack: contextlib.ExitStack, services: Services,
+               workers: int) -> tuple[str, int]:
     port = free_port()
     env = {**os.environ, "STREETWATCH_DATABASE_URL": services.sql_url,
            "STREETWATCH_INFLUX_URL": services.influxd.url, "STREETWATCH_INFLUX_DB": BENCH_DB,
@@ -213,7 +217,23 @@ def _start_api(root: Path, stack: contextlib.ExitStack, services: Services, work
     wait_until(lambda: _answers(f"{base}/healthz"), 60, "the API to answer /healthz",
                logs=[root / "api.log"],
                abort=lambda: None if child.poll() is None else "the API process exited")
-    return base
+    return base, child.pid
+
+
+def _process_tree(name: str, pid: int) -> dict[str, int]:
+    """`pid` and its descendants (uvicorn's worker processes), named `name`, `name`.1, ..."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    tree, grew = [pid], True
+    while grew:
+        more = [child for child, parent in parents.items() if parent in tree and child not in tree]
+        tree.extend(more)
+        grew = bool(more)
+    return {name if n == 0 else f"{name}.{n}": each for n, each in enumerate(tree)}
 
 
 def _answers(url: str) -> bool:
@@ -268,8 +288,9 @@ class _Client:
 
 
 def _hammer(base: str, key: str, path: Callable[[random.Random], str], clients: int,
-            seconds: float) -> dict:
-    """`clients` threads sending one request after another for `seconds`: latencies, rate."""
+            seconds: float, pids: dict[str, int]) -> dict:
+    """`clients` threads sending one request after another for `seconds`: latencies, rate, and
+    the API's CPU per request (its processes' CPU seconds over the requests answered)."""
     headers = {"Authorization": f"Bearer {key}"}
 
     def one(client: _Client, rng: random.Random) -> None:
@@ -279,8 +300,25 @@ def _hammer(base: str, key: str, path: Callable[[random.Random], str], clients: 
             raise BenchError(f"{sent}: {status} {body[:200]!r}")
 
     with _Client(base, headers) as warm:
-        one(warm, random.Random(0))  # the key's scrypt check is paid once, not in the figures
-    return _closed_loop(lambda: _Client(base, headers), one, clients, seconds)
+        for n in range(8):  # each worker process pays the key's scrypt check once, not here
+            one(warm, random.Random(n))
+    before, started = user_processes_cpu(), time.monotonic()
+    figure = _closed_loop(lambda: _Client(base, headers), one, clients, seconds)
+    used = _cpu_used(before, user_processes_cpu(), pids)
+    wall = time.monotonic() - started
+    figure["api_cpu_ms"] = round(used["api"] * 1000 / figure["requests"], 2)
+    figure["cores"] = {name: round(cpu / wall, 2) for name, cpu in used.items()}
+    return figure
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float],
+              pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds between two `user_processes_cpu` readings: the API's processes together,
+    influxd, and every other process (the bench's clients among them)."""
+    delta = {pid: cpu - before.get(pid, 0.0) for pid, cpu in after.items()}
+    api = sum(delta.pop(pid, 0.0) for name, pid in pids.items() if name.split(".")[0] == "api")
+    influxd = delta.pop(pids["influxd"], 0.0)
+    return {"api": api, "influxd": influxd, "others": sum(delta.values())}
 
 
 def _hammer_influx(url: str, query: Callable[[random.Random], str], clients: int,
@@ -335,7 +373,11 @@ def _print_row(name: str, figure: dict) -> None:
               f"   influxd alone: p50 {floor['p50_ms']:6.2f} ms  p99 {floor['p99_ms']:6.2f} ms")
     verdict = "met" if figure["p99_ms"] <= GOAL_P99_MS else "MISSED"
     print(f"{name:18s} p50 {figure['p50_ms']:6.2f} ms  p99 {figure['p99_ms']:6.2f} ms "
-          f"(goal <= {GOAL_P99_MS:.0f}: {verdict})  {figure['per_s']:7.1f}/s{beside}", flush=True)
+          f"(goal <= {GOAL_P99_MS:.0f}: {verdict})  {figure['per_s']:7.1f}/s  "
+          f"API CPU {figure['api_cpu_ms']:.2f} ms/request{beside}", flush=True)
+    cores = figure["cores"]
+    _log(f"cores used: API {cores['api']:.2f}, influxd {cores['influxd']:.2f}, "
+         f"everything else (bench clients included) {cores['others']:.2f}")
 
 
 def _log(text: str) -> None:
