@@ -299,9 +299,9 @@ def _hammer(base: str, key: str, path: Callable[[random.Random], str], clients: 
         if status != 200:
             raise BenchError(f"{sent}: {status} {body[:200]!r}")
 
-    with _Client(base, headers) as warm:
-        for n in range(8):  # each worker process pays the key's scrypt check once, not here
-            one(warm, random.Random(n))
+    # A short warm-up by every client: each API process pays the key's scrypt check once (and
+    # opens its connections) outside the figures.
+    _closed_loop(lambda: _Client(base, headers), one, clients, 0.5)
     before, started = user_processes_cpu(), time.monotonic()
     figure = _closed_loop(lambda: _Client(base, headers), one, clients, seconds)
     used = _cpu_used(before, user_processes_cpu(), pids)
