@@ -16,12 +16,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from streetwatch.errors import StreetwatchError
+from streetwatch.influx_retention import upgrade_influx
 from streetwatch.registry import migrate
 from streetwatch.registry.csv_import import ImportReport, import_devices_csv
 from streetwatch.registry.store import make_engine
 from streetwatch.settings import load_settings, redact_url
 
-db_app = typer.Typer(help="The SQL database: schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="The SQL database: schema migrations (and InfluxDB retention).",
+                     no_args_is_help=True)
 devices_app = typer.Typer(help="The device registry: lamps, drains, rain gauges.",
                           no_args_is_help=True)
 
@@ -40,13 +42,17 @@ def devices_group() -> None:
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
-    """Create or upgrade the registry tables (safe to run again: at head it does nothing)."""
-    sql_url = load_settings().sql_url()
+    """Create or upgrade the registry tables, then InfluxDB's retention policies and hourly
+    continuous queries (docs/deploy.md); safe to run again: what is up to date is left alone."""
+    settings = load_settings()
+    sql_url = settings.sql_url()
     with database_errors(sql_url):
         before = migrate.current_revision(sql_url)
         after = migrate.upgrade(sql_url, revision)
     change = "already at" if before == after else f"upgraded from {before or 'empty'} to"
     typer.echo(f"database {redact_url(sql_url)}: {change} revision {after}")
+    with database_errors(sql_url):
+        typer.echo(upgrade_influx(settings))
 
 
 @db_app.command("current")
