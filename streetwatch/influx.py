@@ -3,18 +3,29 @@
 Speaks v1 because Debian's influxd 1.6 has no `/api/v2/write` (DESIGN s.8); InfluxDB 1.8+, 2.x and
 3.x serve the same endpoints. Errors are split into InfluxUnavailable (retry later) and
 InfluxRejected (the request itself is wrong); passwords go in a Basic auth header, never a URL.
+
+Reads (`GET /query`) go over pooled keep-alive stdlib connections (`QueryConnections`): httpx's
+own work per request (URL and parameter merging, auth flow, pool bookkeeping) cost the API more
+CPU than a small answer itself. They ask for no compression (gzip cost both ends CPU for the
+loopback answers of a one-box install); `rows_chunked` (large reads) still accepts gzip. Writes,
+and every call of a client given a transport (tests) or behind a proxy from the environment, use
+httpx.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import http.client
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -54,6 +65,8 @@ class InfluxClient:
         self._http = httpx.Client(
             base_url=self.base_url, auth=auth, timeout=timeout_s, transport=transport
         )
+        self._reads = (None if transport is not None or _proxied(self.base_url) else
+                       QueryConnections(self.base_url, timeout_s, username, password))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InfluxClient:
@@ -69,6 +82,8 @@ class InfluxClient:
 
     def close(self) -> None:
         self._http.close()
+        if self._reads is not None:
+            self._reads.close()
 
     def __enter__(self) -> InfluxClient:
         return self
@@ -114,12 +129,12 @@ class InfluxClient:
         def once() -> list[dict[str, Any]]:
             params = {"db": self.database, "q": q, "epoch": "ms"}
             if write:
-                response = self._send("POST", "/query", data=params)
+                answer = json.loads(self._checked(self._send("POST", "/query", data=params)))
+            elif self._reads is not None:
+                answer = json.loads(self._reads.get(params))
             else:
-                response = self._send("GET", "/query", params=params)
-            if response.status_code != 200:
-                _raise_for(response, "query")
-            results: list[dict[str, Any]] = response.json().get("results", [])
+                answer = json.loads(self._checked(self._send("GET", "/query", params=params)))
+            results: list[dict[str, Any]] = answer.get("results", [])
             for result in results:
                 if "error" in result:
                     raise InfluxRejected(f"query failed: {result['error']}", 200, result["error"])
@@ -168,6 +183,13 @@ class InfluxClient:
         return next((v for k, v in found[0].items() if k != "time"), None)
 
     # Plumbing -----------------------------------------------------------------------------
+    @staticmethod
+    def _checked(response: httpx.Response) -> bytes:
+        """The body of a 200 answer to a query; the error that says why for any other."""
+        if response.status_code != 200:
+            _raise_for(response, "query")
+        return response.content
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
@@ -192,6 +214,77 @@ class InfluxClient:
         raise AssertionError("unreachable")
 
 
+class QueryConnections:
+    """`GET /query` over keep-alive `http.client` connections, one per concurrent caller: an
+    idle one is taken from the pool (or a new one opened) and put back after a whole answer.
+    A kept connection the server has closed meanwhile is replaced once, at no retry's cost."""
+
+    def __init__(self, base_url: str, timeout_s: float, username: str | None,
+                 password: str | None) -> None:
+        parts = urlsplit(base_url)
+        self._connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
+                                  else http.client.HTTPConnection)
+        self._host, self._port = parts.hostname or "localhost", parts.port
+        self._path = parts.path.rstrip("/") + "/query?"
+        self._timeout_s = timeout_s
+        self._base_url = base_url
+        self._headers = {"Accept": "application/json"}
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._idle: list[http.client.HTTPConnection] = []
+
+    def get(self, params: dict[str, str]) -> bytes:
+        """The body of a 200 answer; InfluxUnavailable, InfluxAuthError or InfluxRejected."""
+        target = self._path + urlencode(params)
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = None
+        try:
+            if connection is not None:
+                try:
+                    return self._exchange(connection, target)
+                except (ConnectionError, http.client.BadStatusLine):
+                    connection.close()  # closed by the server while idle: once more, anew
+            return self._exchange(self._connect(), target)
+        except (OSError, http.client.HTTPException) as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self._base_url} is unreachable: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return self._connection_class(self._host, self._port, timeout=self._timeout_s)
+
+    def _exchange(self, connection: http.client.HTTPConnection, target: str) -> bytes:
+        try:
+            connection.request("GET", target, headers=self._headers)
+            answer = connection.getresponse()
+            body = answer.read()
+        except BaseException:
+            connection.close()
+            raise
+        if answer.will_close:
+            connection.close()
+        else:
+            self._idle.append(connection)
+        if answer.status != 200:
+            _raise_for_answer(answer.status, body.decode("utf-8", "replace"),
+                              answer.getheader("Retry-After"), "query")
+        return body
+
+
+def _proxied(base_url: str) -> bool:
+    """Whether the environment routes `base_url` through a proxy (httpx heeds that; the stdlib
+    read path does not, so such a client reads over httpx)."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 def influxql_ident(name: str) -> str:
     """`name` as a double-quoted InfluxQL identifier (measurement, tag or field key)."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -214,15 +307,19 @@ def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _raise_for(response: httpx.Response, what: str) -> None:
     """Turn a non-success answer into the error class that says what the caller should do."""
-    status = response.status_code
-    body = response.text[:1000]
+    _raise_for_answer(response.status_code, response.text, response.headers.get("Retry-After"),
+                      what)
+
+
+def _raise_for_answer(status: int, text: str, retry_after_header: str | None, what: str) -> None:
+    body = text[:1000]
     try:
-        message = response.json().get("error", body)
+        message = json.loads(text).get("error", body)
     except (ValueError, AttributeError):
         message = body
     if status >= 500 or status in TRANSIENT_STATUS:
         raise InfluxUnavailable(f"InfluxDB {what} failed with {status}: {message}",
-                                retry_after(response.headers.get("Retry-After")))
+                                retry_after(retry_after_header))
     if status in AUTH_STATUS:
         raise InfluxAuthError(
             f"InfluxDB refused the {what} ({status}): {message} -- check the InfluxDB user and "

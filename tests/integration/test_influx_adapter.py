@@ -1,5 +1,7 @@
 """InfluxClient against a real influxd: gzip writes, InfluxQL, and clear errors."""
 
+import threading
+
 import pytest
 
 from streetwatch.errors import InfluxRejected, InfluxUnavailable
@@ -65,6 +67,53 @@ def test_unreachable_server_is_unavailable_after_retries():
         client.write_lines(["x v=1 1"])
     assert slept == [0.2, 0.4]
     assert client.ping() is False
+
+
+def test_a_read_from_an_unreachable_server_is_unavailable_after_retries():
+    slept: list[float] = []
+    port = free_port()  # nothing listens here
+    with InfluxClient(f"http://127.0.0.1:{port}", "db", retries=3, sleep=slept.append) as client, \
+            pytest.raises(InfluxUnavailable, match=f"127.0.0.1:{port} is unreachable"):
+        client.rows("SHOW MEASUREMENTS")
+    assert slept == [0.2, 0.4]
+
+
+def test_reads_outlive_a_server_restart_without_a_retry(fresh_influxd):
+    """Reads keep their connections open; one the restarted server dropped is replaced at once,
+    and a stopped server is unavailable (retried), not a hang."""
+    running = fresh_influxd("db")
+    slept: list[float] = []
+    with InfluxClient(running.url, "db", retries=2, sleep=slept.append) as client:
+        client.write_lines(["lamp,lamp=L1 dim=7i 1700000000000"])
+        assert client.scalar("SELECT dim FROM lamp") == 7
+        running.server.stop()
+        running.server.start()
+        assert client.scalar("SELECT dim FROM lamp") == 7 and slept == []
+        running.server.stop()
+        with pytest.raises(InfluxUnavailable, match="is unreachable"):
+            client.scalar("SELECT dim FROM lamp")
+        assert slept == [0.2]
+        running.server.start()
+        assert client.scalar("SELECT dim FROM lamp") == 7
+
+
+def test_concurrent_reads_each_get_their_own_answer(influx):
+    influx.write_lines([f"lamp,lamp=L{i} dim={i}i 1700000000000" for i in range(40)])
+    wrong: list[tuple[int, object]] = []
+
+    def read(start: int) -> None:
+        for n in range(30):
+            lamp = (start + n) % 40
+            found = influx.scalar(f"SELECT dim FROM lamp WHERE lamp = 'L{lamp}'")
+            if found != lamp:
+                wrong.append((lamp, found))
+
+    threads = [threading.Thread(target=read, args=(k * 5,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads) and wrong == []
 
 
 def test_bad_query_is_rejected(influx):

@@ -82,6 +82,16 @@ def test_wrong_password_is_401_and_an_auth_error(auth_influxd, ingest_user):
     assert caught.value.status == 401
 
 
+def test_reads_send_the_password_and_a_wrong_one_is_an_auth_error(auth_influxd, ingest_user):
+    with InfluxClient(auth_influxd.url, ingest_user, INGEST, INGEST_PASSWORD) as client:
+        client.write_lines(["m v=1 1"])
+        assert client.scalar("SELECT v FROM m") == 1
+    with InfluxClient(auth_influxd.url, ingest_user, INGEST, "wrong") as client, \
+            pytest.raises(InfluxAuthError) as caught:
+        client.rows("SELECT v FROM m")
+    assert caught.value.status == 401
+
+
 def test_a_user_without_the_right_gets_403_and_an_auth_error(auth_influxd, ingest_user):
     other = f"{ingest_user}_other"
     admin_query(auth_influxd.url, f'CREATE DATABASE "{other}"')
