@@ -56,13 +56,15 @@ class BarGroup:
 def rate_curve(points: Sequence[CurvePoint], days: int, target: float, title: str,
                width: int = 340, height: int = 180) -> Markup:
     """The daily rates as a line over days 1..`days` (broken where a day has no data), a dot per
-    day (red below `target`), and the target as a dashed line. Rates are fractions (0.99)."""
+    day (red below `target`), and the target as a dashed red line (named in the title: "...,
+    target 99 %"). Rates are fractions (0.99)."""
     left, right, top, bottom = 40, 10, 22, 24
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [p.value for p in points if p.value is not None]
     low, step = rate_scale([*values, target])
-    svg = _svg(width, height, title)
-    _text(svg, left, 14, _shorten(title, (width - left) // 7), weight="bold")
+    named = f"target {_percent(target)}"
+    svg = _svg(width, height, f"{title}, {named}")
+    _text(svg, 0, 14, f"{_shorten(title, width // 7 - len(named) - 2)}, {named}", weight="bold")
 
     def x_of(day: float) -> float:
         return left + (day - 0.5) / max(days, 1) * plot_w
@@ -79,8 +81,6 @@ def rate_curve(points: Sequence[CurvePoint], days: int, target: float, title: st
         _text(svg, x_of(day), top + plot_h + 14, str(day), anchor="middle", fill=MUTED)
     _line(svg, left, top + plot_h, left + plot_w, top + plot_h, INK)
     _line(svg, left, y_of(target), left + plot_w, y_of(target), TARGET, dash="5 3")
-    _text(svg, left + plot_w, y_of(target) - 3, f"target {_percent(target)}", anchor="end",
-          fill=TARGET)
     if not values:
         _text(svg, left + plot_w / 2, top + plot_h / 2, "no lighting samples this month",
               anchor="middle", fill=MUTED)

@@ -48,7 +48,7 @@ def test_hostile_labels_stay_text_in_valid_xml(label):
 @given(st.text())
 def test_any_text_makes_valid_xml(label):
     svg = rate_curve([CurvePoint(2, 0.97, label)], 28, 0.99, label)
-    assert parsed(svg).find("svg:title", NS).text in (xml_text(label), None)
+    assert parsed(svg).find("svg:title", NS).text == xml_text(f"{label}, target 99 %")
     parsed(bar_chart([BarGroup(label, (3.0,))], [label], label, lambda v: label))
 
 
@@ -97,6 +97,13 @@ def test_values_land_where_the_scale_says():
     assert where["day 30"] == pytest.approx((40 + 29.5 / 30 * 290, 22 + 0.25 * 134), abs=0.01)
     target = [ln for ln in root.findall("svg:line", NS) if ln.get("stroke-dasharray")]
     assert len(target) == 1 and float(target[0].get("y1")) == pytest.approx(22 + 0.5 * 134)
+
+
+def test_the_title_names_the_target_even_when_the_name_is_long():
+    root = parsed(rate_curve([], 30, 0.985, "z" * 200 + ": rate per night"))
+    heading = root.find("svg:text", NS).text
+    assert heading.endswith("\u2026, target 98.5 %") and len(heading) <= 340 // 7
+    assert root.find("svg:title", NS).text == "z" * 200 + ": rate per night, target 98.5 %"
 
 
 def test_nights_below_target_are_marked_exactly():
