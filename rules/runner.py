@@ -9,6 +9,10 @@ a message is acked once what it caused is in SQL), ticks at whole multiples of `
 through the API or the CLI. Time inside the core still comes from the data; the wall
 clock only says when to tick and how far time may run ahead (`ADVANCE_LAG_MS` behind it, so
 readings a little late on the wire are still judged in order).
+
+For the Grafana boards (docs/dashboards.md), which speak InfluxQL only, it also writes what they
+cannot read from SQL: `lamp_site` (each placed lamp's lat/lon) and `drain_site` (each drain's
+overflow level) at every rebuild, and `rules_tick` (each live tick's lag behind the wall clock).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from influxdb_client import Point
 from sqlalchemy.exc import SQLAlchemyError
 
 from rules.config import LIVE_WARM_UP_S
 from rules.drains import DrainNetwork
 from rules.engine import NO_DRAINS, RuleEngine
+from rules.fleet import Fleet
 from rules.lifecycle import OpenAlert
 from rules.lighting import LightingRate
 from rules.replay import history_start_ms, remember, replay_items
@@ -44,6 +50,7 @@ from streetwatch.logs import log_event
 from streetwatch.mqtt_session import service_client
 from streetwatch.schemas import DrainReading, LampReading, RainReading
 from streetwatch.settings import MqttEndpoint, Settings
+from streetwatch.town import DrainSite
 from streetwatch.validation import Limits, process_message
 
 log = logging.getLogger("streetwatch.rules")
@@ -103,6 +110,7 @@ class RuleRunner:
         start = (now - self.config.warm_up_ms) // every * every
         self.core = RuleEngine.from_settings(fleet_of(fleet_records), self.settings,
                                              SqlSink(self.store), start, network)
+        self.pending_lines.extend(site_lines(self.core.fleet, network.drains, now))
         if len(self.core.drains):
             remember(self.core, stored_history(self.influx, history_start_ms(self.core, start),
                                                start))
@@ -179,6 +187,8 @@ class RuleRunner:
         while self.next_tick < ts_ms:
             for sample in self.core.tick(self.next_tick):
                 self._emit(sample)
+            lag_s = (self.wall_ms() - self.next_tick) / 1000
+            self.pending_lines.append(tick_line(self.config.client_id, self.next_tick, lag_s))
             self.ticks += 1
             self.next_tick_done_s = self.next_tick / 1000
             self.next_tick += self.config.every_ms
@@ -334,4 +344,32 @@ class RuleRunner:
                   client_id=self.config.client_id, topic=SUBSCRIPTION)
 
 
-__all__ = ["RuleRunner", "RunnerConfig"]
+def site_lines(fleet: Fleet, drains: Iterable[DrainSite], ts_ms: int) -> list[str]:
+    """`lamp_site` points (lamps with a position) and `drain_site` points (drains with an overflow
+    level or depth; the rules read the depth when no overflow level is set), stamped `ts_ms`."""
+    lines = [Point("lamp_site").tag("gateway", site.gateway).tag("lamp", site.id)
+             .tag("road", site.road).tag("zone", site.zone).field("lat", float(site.lat))
+             .field("lon", float(site.lon)).field("in_service", site.in_service)
+             .time(ts_ms, "ms").to_line_protocol()
+             for site in fleet.sites if site.lat is not None and site.lon is not None]
+    for drain in drains:
+        overflow = drain.overflow_cm if drain.overflow_cm is not None else drain.depth_cm
+        known = {name: float(value) for name, value in (
+            ("overflow_cm", overflow), ("depth_cm", drain.depth_cm), ("lat", drain.lat),
+            ("lon", drain.lon)) if value is not None}
+        if not known:
+            continue
+        point = Point("drain_site").tag("gateway", drain.gateway).tag("sensor", drain.id)
+        for name, value in known.items():
+            point = point.field(name, value)
+        lines.append(point.tag("zone", drain.zone).time(ts_ms, "ms").to_line_protocol())
+    return lines
+
+
+def tick_line(runner: str, tick_ms: int, lag_s: float) -> str:
+    """A `rules_tick` point: how long after its instant runner `runner` ran the tick."""
+    return (Point("rules_tick").tag("runner", runner).field("lag_s", float(lag_s))
+            .time(tick_ms, "ms").to_line_protocol())
+
+
+__all__ = ["RuleRunner", "RunnerConfig", "site_lines", "tick_line"]
