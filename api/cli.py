@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -127,20 +128,37 @@ def report_monthly(
     month: Annotated[str | None, typer.Option("--month", help="YYYY-MM, town local time "
                                                               "(default: this month).")] = None,
     at: AtOption = None,
+    html: Annotated[Path | None, typer.Option("--html", metavar="FILE", dir_okay=False,
+                                              help="Write the monthly report page (HTML, "
+                                                   "the same as GET /reports/monthly) to FILE "
+                                                   "instead of printing CSV.")] = None,
 ) -> None:
     """Monthly zone scores (CSV: zone, score, each part and the figures behind it), the same as
-    GET /api/v1/scores/monthly?format=csv."""
-    from api import query_params, score_board, score_inputs
+    GET /api/v1/scores/monthly?format=csv; with --html, the report page of /reports/monthly."""
+    from api import query_params, report_page, report_page_html, score_board, score_inputs
     from api.score_tables import MONTHLY_COLUMNS, monthly_rows
 
+    def chosen(settings, now_ms):  # noqa: ANN001, ANN202
+        value = month or score_inputs.current_month(now_ms, _tz(settings))
+        _check(value, query_params.MONTH_PATTERN, "--month", "YYYY-MM")
+        return value
+
     def build(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
-        chosen = month or score_inputs.current_month(now_ms, _tz(settings))
-        _check(chosen, query_params.MONTH_PATTERN, "--month", "YYYY-MM")
-        scores = score_board.monthly_scores(settings, engine, _means(settings, influx), chosen,
-                                            now_ms)
+        scores = score_board.monthly_scores(settings, engine, _means(settings, influx),
+                                            chosen(settings, now_ms), now_ms)
         return MONTHLY_COLUMNS, monthly_rows(scores)
 
-    _print_report(build, at)
+    def page(settings, engine, influx, now_ms):  # noqa: ANN001, ANN202
+        report = report_page.read_monthly_report(settings, engine, influx,
+                                                 chosen(settings, now_ms), now_ms,
+                                                 report_page.SERVER_SHELL)
+        return report_page_html.render_monthly_page(report)
+
+    if html is None:
+        _print_report(build, at)
+        return
+    html.write_bytes(_report_text(page, at).encode("utf-8"))  # the bytes the API sends
+    typer.echo(f"wrote {html}", err=True)
 
 
 def report_quarterly(
@@ -164,9 +182,15 @@ def report_quarterly(
 
 
 def _print_report(build, at: str | None) -> None:  # noqa: ANN001
-    """Settings, SQL and InfluxDB for `build(settings, engine, influx, now_ms)`; its (columns,
-    rows) printed as CSV exactly as the API answers it."""
+    """`build(settings, engine, influx, now_ms)`'s (columns, rows) printed as CSV exactly as the
+    API answers it."""
     from api.formats import csv_text
+
+    typer.echo(_report_text(lambda *args: csv_text(*build(*args)), at), nl=False)
+
+
+def _report_text(build, at: str | None) -> str:  # noqa: ANN001
+    """Settings, SQL and InfluxDB for `build(settings, engine, influx, now_ms)`; its text."""
     from api.resources import wall_clock_ms
     from streetwatch.influx import InfluxClient
     from streetwatch.registry.cli import migrated_engine
@@ -179,9 +203,7 @@ def _print_report(build, at: str | None) -> None:  # noqa: ANN001
     settings = _settings()
     with (migrated_engine(settings.sql_url()) as engine,
           InfluxClient.from_settings(settings) as influx):
-        columns, rows = build(settings, engine, influx, now_ms)
-        text = csv_text(columns, rows)
-    typer.echo(text, nl=False)
+        return build(settings, engine, influx, now_ms)
 
 
 def _check(value: str, pattern: str, option: str, shape: str) -> None:
