@@ -1,0 +1,43 @@
+"""Browser tests' one way to start a browser: Debian's Chromium (/usr/bin/chromium, installed by
+tools/install-debian-packages.sh) driven by Playwright, headless, without a browser download and
+without any network of its own. The report page's test uses it; the crew console's will too.
+
+`chromium()` skips the test, saying why, only when the binary is absent. Screenshots go under
+ARTIFACTS (`test-artifacts/` at the repository root, git-ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+A4_VIEWPORT = {"width": 900, "height": 1273}  # A4's proportions, wide enough for the page
+
+
+@contextmanager
+def chromium() -> Iterator:
+    """A launched Playwright Browser (closed afterwards); skips when Chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (tools/install-debian-packages.sh installs chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                             args=list(LAUNCH_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def artifact(name: str) -> Path:
+    """A path under ARTIFACTS for a test's screenshot or saved page (the folder is made)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
