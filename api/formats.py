@@ -1,5 +1,9 @@
 """JSON or CSV answers: `Accept: text/csv` or `?format=csv` asks for CSV (managers' spreadsheets).
 
+Hot read routes serialize their model themselves (`json_response`): FastAPI re-validates a
+returned model, for a plain `def` route in a second worker-thread hand-off, which cost more CPU
+than the serialization. Such routes still declare `response_model` for the OpenAPI schema.
+
 CSV cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) are
 prefixed with `'`: citizen text and device names are hostile input (OWASP "CSV injection").
 """
@@ -13,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 Format = Annotated[Literal["json", "csv"] | None,
                    Query(alias="format", description="`csv` for a CSV answer (or send "
@@ -53,3 +58,9 @@ def csv_response(columns: Sequence[str], rows: Iterable[Sequence[Any]],
     """A `text/csv` download with a header row."""
     return Response(csv_text(columns, rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def json_response(model: BaseModel, exclude_unset: bool = False) -> Response:
+    """`model` as FastAPI would answer it (by alias), serialized by pydantic here and now."""
+    return Response(model.model_dump_json(by_alias=True, exclude_unset=exclude_unset),
+                    media_type="application/json")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Viewer
+from api.formats import json_response
 from api.query_params import EVERY_PATTERN, QueryError
 from api.readings import (
     latest_reading,
@@ -73,12 +74,12 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
 
 
 @router.get("/devices/{device_id}/readings/latest", summary="A device's latest reading",
-            response_model_exclude_unset=True)
+            response_model=Reading, response_model_exclude_unset=True)
 def device_latest_reading(device_id: DeviceId, principal: Viewer, res: Res,
-                          kind: KindChoice = None) -> Reading:
+                          kind: KindChoice = None) -> Response:
     """404 when the device is not there (for this key) or has never reported."""
     device = visible_device(res, principal, device_id, kind)
     reading = latest_reading(res.influx, device["kind"], device_id)
     if reading is None:
         raise HTTPException(404, f"{device['kind']} {device_id!r} has no readings yet")
-    return reading_model(reading)
+    return json_response(reading_model(reading), exclude_unset=True)
