@@ -147,7 +147,8 @@ class LevelHistory:
         (The quartiles are `_quantile` written out: three calls an hour, 24 hours, 2,000 drains.)"""
         days = self.days
         dry = {d for d in range(day - config.window_days, day) if d in days and d not in wet_days}
-        k, floor, least = config.band_k * IQR_TO_SIGMA, config.min_halfwidth_cm, config.min_samples
+        width, floor, least = (config.band_k * IQR_TO_SIGMA, config.min_halfwidth_cm,
+                               config.min_samples)
         medians: list[float | None] = []
         spreads, lows, highs, counts = [], [], [], []
         for levels in self._sorted_levels(dry):
@@ -159,18 +160,13 @@ class LevelHistory:
                 highs.append(None)
                 counts.append(n)
                 continue
-            last = n - 1
-            at = 0.75 * last
-            i = int(at)
-            upper = levels[i] if i >= last else levels[i] + (levels[i + 1] - levels[i]) * (at - i)
-            at = 0.25 * last
-            i = int(at)
-            lower = levels[i] if i >= last else levels[i] + (levels[i + 1] - levels[i]) * (at - i)
-            at = 0.5 * last
-            i = int(at)
-            median = levels[i] if i >= last else levels[i] + (levels[i + 1] - levels[i]) * (at - i)
+            places = _QUARTILE_PLACES.get(n) or _quartile_places(n)
+            i, w, j, v, k, u = places  # (the hours of a day mostly hold as many levels)
+            lower = levels[i] if w is None else levels[i] + (levels[i + 1] - levels[i]) * w
+            median = levels[j] if v is None else levels[j] + (levels[j + 1] - levels[j]) * v
+            upper = levels[k] if u is None else levels[k] + (levels[k + 1] - levels[k]) * u
             spread = upper - lower
-            half = k * spread
+            half = width * spread
             if half < floor:
                 half = floor
             medians.append(median)
@@ -260,6 +256,23 @@ def _odd(levels: list[float]) -> bool:
     total = sum(levels)
     return total != total or (0.0 in levels and any(
         v == 0.0 and math.copysign(1.0, v) < 0 for v in levels))
+
+
+Places = tuple[int, float | None, int, float | None, int, float | None]
+_QUARTILE_PLACES: dict[int, Places] = {}
+
+
+def _quartile_places(n: int) -> Places:
+    """Where `_quantile` takes the 1st, 2nd and 3rd quartiles of n sorted values: (index,
+    weight of the next value) each, None at the last index (nothing after it to weigh; a weight
+    of 0.0 is still applied, as `_quantile` does). Kept per n (a few sizes recur)."""
+    places: list[int | float | None] = []
+    for p in (0.25, 0.5, 0.75):
+        at = p * (n - 1)
+        low = int(at)
+        places += [low, None if low + 1 >= n else at - low]
+    found = _QUARTILE_PLACES[n] = tuple(places)  # type: ignore[assignment]
+    return found  # type: ignore[return-value]
 
 
 def _quantile(ordered: list[float], p: float) -> float:

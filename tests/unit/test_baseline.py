@@ -112,3 +112,26 @@ def test_bands_relearned_day_by_day_equal_a_fresh_sort(seed):
                 trial, day)
             if rng.random() < 0.8:
                 history.forget_before(day + 1 - config.window_days)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-5, 400), st.just(0.0), st.just(-0.0), st.just(math.nan),
+                          st.just(math.inf)), min_size=1, max_size=40))
+def test_band_columns_take_the_quartiles_of_statistics_inclusive_method(levels):
+    """The quartiles written out in `columns` (positions kept per count of levels) are
+    `statistics.quantiles(method="inclusive")`'s, NaN, infinities and -0.0 included, as repr."""
+    from rules.baseline import _quantile
+
+    history = LevelHistory()
+    for level in levels:
+        history.add(1, 0, level)
+    medians, spreads, lows, highs, counts = history.columns(2, set(), BaselineConfig(
+        window_days=1, band_k=1.0, min_halfwidth_cm=0.0, min_samples=1))
+    ordered = sorted(levels)
+    lower, median, upper = (_quantile(ordered, p) for p in (0.25, 0.5, 0.75))
+    assert repr(medians[0]) == repr(median) and counts[0] == len(levels)
+    assert repr(spreads[0]) == repr((upper - lower) * (1 / 1.349))
+    if len(levels) > 1 and not any(map(math.isnan, levels)) and math.inf not in levels:
+        import statistics
+
+        assert median == statistics.median(levels)
