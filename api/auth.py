@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import Principal, Role
@@ -19,14 +20,19 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def authenticate(request: Request,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                 res: Annotated[Resources, Depends(resources)]) -> Principal:
-    """The caller's principal; 401 for no key, a malformed, unknown, wrong or revoked one."""
+async def authenticate(request: Request,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                              Depends(_bearer)],
+                       res: Annotated[Resources, Depends(resources)]) -> Principal:
+    """The caller's principal; 401 for no key, a malformed, unknown, wrong or revoked one. A key
+    whose row was read in the last second is answered at once; else the row is read (and the
+    slow hash checked, once per process) in a worker thread."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "an API key is required (Authorization: Bearer ...)",
                             headers=UNAUTHORIZED)
-    principal = res.keys.authenticate(credentials.credentials)
+    principal = res.keys.recent(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(res.keys.authenticate, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "the API key is not valid", headers=UNAUTHORIZED)
     request.state.principal = principal  # the access log names the key (never the key itself)

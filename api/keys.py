@@ -5,7 +5,10 @@ secret is 43 URL-safe characters (256 random bits). The row keeps an scrypt hash
 with its own salt, so a stolen database does not hand out keys. scrypt costs ~50 ms by design; a
 key that has passed it once is remembered in this process as its SHA-256 digest (compared with
 `hmac.compare_digest`), so requests pay the slow hash once per key and process, not per call.
-Revocation is read from the row on every request and takes effect at once.
+
+The row (revocation, role, zones) is read again once its last reading is REREAD_S old: a key
+revoked elsewhere (`streetwatch apikey revoke`, another API process) is refused within REREAD_S;
+revoked through this store, at once. Requests in between cost no SQL and no worker thread.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -30,6 +34,7 @@ ROLES: tuple[Role, ...] = get_args(Role)  # in order of rights: each holds those
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 KEY_PATTERN = re.compile(r"sw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB, ~50 ms: OWASP's scrypt floor
+REREAD_S = 1.0  # how stale a key's row may be: a revocation elsewhere counts within this
 _ID_RULE = re.compile(ID_PATTERN)
 _TABLE = ApiKey.__table__
 
@@ -98,10 +103,14 @@ def check_zones(zones: Iterable[str]) -> tuple[str, ...]:
 class ApiKeyStore:
     """API keys in SQL: create, list, revoke, and authenticate a presented key."""
 
-    def __init__(self, engine: Engine, scrypt_n: int = SCRYPT_N) -> None:
+    def __init__(self, engine: Engine, scrypt_n: int = SCRYPT_N,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._engine = engine
         self._scrypt_n = scrypt_n  # tests make many keys at a lower cost; service keeps SCRYPT_N
+        self._monotonic = monotonic
         self._verified: dict[int, bytes] = {}  # key id -> SHA-256 of a key that passed scrypt
+        # SHA-256 of a key -> its principal and when its row was read (monotonic seconds)
+        self._recent: dict[bytes, tuple[Principal, float]] = {}
 
     def create(self, name: str, role: str, zones: Iterable[str] | None,
                now_ms: int) -> tuple[KeyRecord, str]:
@@ -131,27 +140,40 @@ class ApiKeyStore:
             done = conn.execute(update(_TABLE)
                                 .where(_TABLE.c.id == key_id, _TABLE.c.revoked_at.is_(None))
                                 .values(revoked_at=datetime_from_ms(now_ms))).rowcount
-        self._verified.pop(key_id, None)
+        self._recent.pop(self._verified.pop(key_id, b""), None)
         return bool(done)
 
+    def recent(self, key: str) -> Principal | None:
+        """The principal of `key` when this store read its row less than REREAD_S ago, else None
+        (then `authenticate`). No SQL, no slow hash: safe to call on the event loop."""
+        found = self._recent.get(hashlib.sha256(key.encode()).digest())
+        if found is None or not 0 <= self._monotonic() - found[1] < REREAD_S:
+            return None
+        return found[0]
+
     def authenticate(self, key: str) -> Principal | None:
-        """The principal of `key`, or None for a malformed, unknown, wrong or revoked key."""
+        """The principal of `key`, or None for a malformed, unknown, wrong or revoked key; its
+        row is read now (and remembered for `recent`)."""
+        read_at = self._monotonic()
         match = KEY_PATTERN.fullmatch(key)
         if match is None:
             return None
         with self._engine.connect() as conn:
             row = conn.execute(select(_TABLE).where(_TABLE.c.prefix == match.group(1))
                                ).one_or_none()
-        if row is None or row.revoked_at is not None:
-            return None
         digest = hashlib.sha256(key.encode()).digest()
+        if row is None or row.revoked_at is not None:
+            self._recent.pop(digest, None)
+            return None
         known = self._verified.get(row.id)
         if known is None or not hmac.compare_digest(known, digest):
             if not key_matches(key, row.secret_hash):
                 return None
             self._verified[row.id] = digest
         zones = None if row.zones is None else frozenset(row.zones.split(","))
-        return Principal(row.id, row.name, row.role, zones)
+        principal = Principal(row.id, row.name, row.role, zones)
+        self._recent[digest] = (principal, read_at)
+        return principal
 
 
 def _new_key() -> tuple[str, str]:
