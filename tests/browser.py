@@ -2,8 +2,9 @@
 tools/install-debian-packages.sh) driven by Playwright, headless, without a browser download and
 without any network of its own. The report page's test uses it; the crew console's will too.
 
-`chromium()` skips the test, saying why, only when the binary is absent. Screenshots go under
-ARTIFACTS (`test-artifacts/` at the repository root, git-ignored).
+`chromium()` (and the mark `needs_chromium`) skips the test, saying why, only when the binary
+is absent. Screenshots go under ARTIFACTS (`test-artifacts/` at the repository root,
+git-ignored).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ LAUNCH_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-background-networking", "--disable-component-update", "--disable-sync")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 A4_VIEWPORT = {"width": 900, "height": 1273}  # A4's proportions, wide enough for the page
+SKIP_REASON = f"{CHROMIUM} is absent (tools/install-debian-packages.sh installs chromium)"
+# Mark a browser test with it to skip before its fixtures start servers.
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
 
 
 @contextmanager
 def chromium() -> Iterator:
     """A launched Playwright Browser (closed afterwards); skips when Chromium is not installed."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent (tools/install-debian-packages.sh installs chromium)")
+        pytest.skip(SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -26,7 +26,7 @@ from streetwatch.services.process import free_port
 from streetwatch.settings import RULES_USER
 
 from api_world import api_world
-from browser import A4_VIEWPORT, artifact, chromium
+from browser import A4_VIEWPORT, artifact, chromium, needs_chromium
 from report_month import EVERY_S, HOSTILE_ZONE, MONTH, NOV_1_MS, seed_november
 
 DASH = "\u2014"
@@ -73,6 +73,7 @@ def table(page, table_id: str) -> dict[str, dict[str, str]]:  # noqa: ANN001
     return rows
 
 
+@needs_chromium
 def test_the_page_shows_the_apis_figures(served):
     base, headers = served
     with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
