@@ -1,8 +1,8 @@
-"""`GET /reports/monthly` and `streetwatch report monthly --html`, over real SQL and a real
-InfluxDB holding one November (tests/report_month.py): a key is needed, a zone-bound key sees
-its zones only, a bad month is 422 as in the API, markup in a zone name stays text, and the
-command writes the very bytes the API serves. The figures against the API's JSON, in a real
-browser: test_report_page_browser.py."""
+"""`GET /reports/monthly` and `streetwatch report monthly --html`, over real SQL (SQLite and
+PostgreSQL) and a real InfluxDB holding one November (tests/report_month.py): a key is needed,
+a zone-bound key sees its zones only, a bad month is 422 as in the API, markup in a zone name
+stays text, and the command writes the very bytes the API serves. The figures against the
+API's JSON, in a real browser: test_report_page_browser.py."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ PAGE = f"/reports/monthly?month={MONTH}"
 
 
 @pytest.fixture
-def november(settings_for):
-    with api_world(settings_for(RULES_USER, rules_every_s=EVERY_S)) as world:
+def november(settings_for, sql_url):
+    """The seeded API on each SQL backend (SQLite, and PostgreSQL where reachable)."""
+    with api_world(settings_for(RULES_USER, rules_every_s=EVERY_S,
+                                database_url=sql_url)) as world:
         seed_november(world)
         yield world
 
