@@ -284,3 +284,55 @@ __all__ = [
     "Lamp",
     "RainGauge",
 ]
+
+
+class ConsoleSession(Base):
+    """A crew console sign-in (api/console/sessions.py): a random token's SHA-256 (the cookie
+    holds the token, never stored), the API key it was exchanged for, its CSRF token and expiry.
+    A revoked key ends its sessions (they are read joined with a key that is not revoked)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Patrol(Base):
+    """A night patrol of a zone (api/console/patrols.py): who walked it, when it started and
+    finished (None: under way). Finished patrols count in the monthly score."""
+
+    __tablename__ = "patrols"
+    __table_args__ = (Index("ix_patrols_zone_finished_at", "zone", "finished_at"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    zone: Mapped[str] = mapped_column(String(ID_LENGTH))
+    patroller: Mapped[str] = mapped_column(String(ACTOR_LENGTH))  # the API key's name
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PatrolLamp(Base):
+    """A lamp on a patrol's route, in walking order (`seq`), why it is there, and what the
+    patroller saw (`mark` lit/dark/damaged, a note, when; None until marked); `alert_id` is the
+    patrol_mismatch alert the mark raised."""
+
+    __tablename__ = "patrol_lamps"
+    __table_args__ = (
+        CheckConstraint("mark IS NULL OR mark IN ('lit', 'dark', 'damaged')", name="mark"),
+        Index("uq_patrol_lamps_patrol_id_lamp_id", "patrol_id", "lamp_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id"))
+    seq: Mapped[int]
+    lamp_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    reasons: Mapped[str] = mapped_column(String(200))  # comma-separated: dark, silent, ...
+    mark: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    marked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
