@@ -21,7 +21,7 @@ AlertKind = Literal[
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
     "blind_spot", "cabinet_failure", "zone_below_target",
     "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
-    "citizen_report",
+    "citizen_report", "patrol_mismatch",
 ]
 LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
     "lamp_out", "day_burner", "cycling", "lamp_fault", "lamp_silent", "gateway_offline",
@@ -30,9 +30,10 @@ LAMP_ALERT_KINDS: tuple[AlertKind, ...] = (
 DRAIN_ALERT_KINDS: tuple[AlertKind, ...] = (
     "blockage", "overflow_imminent", "cover_open", "sensor_fault", "low_battery", "drain_silent",
 )
-# Raised by people (the API's citizen reports), never by the rules: no detector raises or clears
-# them; the live runner adopts them on start, so their deadlines make them overdue as any.
-PEOPLE_ALERT_KINDS: tuple[AlertKind, ...] = ("citizen_report",)
+# Raised by people (the API's citizen reports; a night patrol that saw dark a lamp whose telemetry
+# says lit), never by the rules: no detector raises or clears them; the live runner adopts them on
+# start, so their deadlines make them overdue as any.
+PEOPLE_ALERT_KINDS: tuple[AlertKind, ...] = ("citizen_report", "patrol_mismatch")
 ALERT_KINDS: tuple[AlertKind, ...] = LAMP_ALERT_KINDS + DRAIN_ALERT_KINDS + PEOPLE_ALERT_KINDS
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     "blind_spot": "red", "cabinet_failure": "red", "zone_below_target": "red",
@@ -40,7 +41,7 @@ DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     "day_burner": "blue", "cycling": "blue", "lamp_fault": "blue", "lamp_silent": "blue",
     "overflow_imminent": "red", "cover_open": "red", "blockage": "yellow",
     "sensor_fault": "blue", "low_battery": "blue", "drain_silent": "blue",
-    "citizen_report": "yellow",
+    "citizen_report": "yellow", "patrol_mismatch": "yellow",
 }
 # A kind's own time to fix, where its severity's deadline is not right (settings override both):
 # CJJ 68, the sewer maintenance standard, wants a missing cover restored within 6 h.
