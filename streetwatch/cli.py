@@ -30,7 +30,8 @@ app.add_typer(rules_app, name="rules", help="Rule engine: live runner (default),
 report_app.command("monthly")(report_monthly)
 report_app.command("quarterly")(report_quarterly)
 app.add_typer(report_app, name="report", help="Reports (CSV): lighting, drains, dredging, "
-                                               "monthly scores, quarterly ranking.")
+                                               "monthly scores (or the --html page), quarterly "
+                                               "ranking.")
 app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards: export, push.")
 app.add_typer(apikey_app, name="apikey", help="HTTP API keys: create, list, revoke.")
 app.command("api", help="Serve the HTTP API (FastAPI, OpenAPI at /docs).")(serve)
