@@ -249,6 +249,15 @@ class Settings(BaseSettings):
     rectification_card_months: int = Field(2, ge=1, le=12)
     rectification_card_severity: Literal["red", "yellow", "blue"] = "red"
 
+    # Crew console (`/console`, docs/console.md): a sign-in lasts `console_session_s` (a shift);
+    # the open page asks for new alerts every `console_poll_s`; a place's map link is
+    # `console_map_url` with {lat} and {lon}; lamps repaired in the last `console_repaired_days`
+    # are on a patrol's route.
+    console_session_s: int = Field(12 * 3600, ge=300, le=7 * 86400)
+    console_poll_s: int = Field(5, ge=1, le=300)
+    console_map_url: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=19/{lat}/{lon}"
+    console_repaired_days: int = Field(7, ge=0, le=365)
+
     # Grafana (`streetwatch dashboards push`): where it is, a service-account token with the
     # Editor role (or admin: creating the datasource needs it), the folder that holds the boards.
     grafana_url: str = "http://127.0.0.1:3000"
@@ -266,6 +275,20 @@ class Settings(BaseSettings):
             if not 0 <= weight <= 1000:
                 raise ValueError(f"score weight {part}={weight} must be within 0-1000")
         return weights
+
+    @field_validator("console_map_url")
+    @classmethod
+    def _map_url(cls, url: str) -> str:
+        try:
+            example = url.format(lat=31.2304, lon=121.4737)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("console_map_url may hold {lat} and {lon} and no other {field}"
+                             ) from None
+        has_both = "{lat}" in url and "{lon}" in url
+        if not has_both or urlsplit(example).scheme not in ("http", "https", "geo"):
+            raise ValueError("console_map_url must be an http(s):// or geo: URL with {lat} "
+                             "and {lon}")
+        return url
 
     @field_validator("town_timezone")
     @classmethod
