@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     # the hourly means of lamp, drain, rain and lighting_rate for ten years.
     influx_raw_retention_days: int = Field(400, ge=0, le=100 * 365)
     influx_hourly_retention_days: int = Field(3650, ge=0, le=100 * 365)
+    # False: db upgrade leaves InfluxDB's policies alone (servers without InfluxQL retention
+    # policies and continuous queries: InfluxDB 2.x and 3.x behind their v1 API).
+    influx_manage_retention: bool = True
 
     # Logging.
     log_level: str = "INFO"
