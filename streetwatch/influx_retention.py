@@ -222,9 +222,12 @@ def upgrade_influx(settings: Settings) -> str:
     """`db upgrade`'s InfluxDB step: apply the settings' plan and say what changed, in a line.
 
     A local influxd (no STREETWATCH_INFLUX_URL) that is not running is skipped with a note; an
-    external one that cannot be reached is an error (InfluxUnavailable)."""
+    external one that cannot be reached is an error (InfluxUnavailable). With
+    `influx_manage_retention` off (InfluxDB 2.x/3.x: no InfluxQL policies or CQs) nothing is sent."""
+    where = f"influxdb {redact_url(settings.influx_base_url())} database {settings.influx_db}"
+    if not settings.influx_manage_retention:
+        return f"{where}: retention left alone (influx_manage_retention is false)"
     plan = RetentionPlan.from_settings(settings)
-    where = f"influxdb {redact_url(settings.influx_base_url())} database {plan.database}"
     with InfluxClient.from_settings(settings) as influx:
         if settings.uses_local_influx and not influx.ping():
             return (f"{where}: skipped, the local influxd is not running (run `streetwatch "

@@ -188,3 +188,15 @@ def test_db_upgrade_skips_a_local_influxd_that_is_not_running(tmp_path, monkeypa
 
     assert result.exit_code == 0, result.output
     assert "skipped, the local influxd is not running" in result.stdout
+
+
+def test_db_upgrade_leaves_influxdb_alone_when_told(influxd, influx_db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_upgrade(tmp_path, influxd.url, influx_db,
+                         STREETWATCH_INFLUX_MANAGE_RETENTION="false")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].endswith(
+        ": retention left alone (influx_manage_retention is false)")
+    with InfluxClient(influxd.url, influx_db) as influx:
+        assert policies(influx) == {"autogen": ("0s", "168h0m0s", True)}
