@@ -215,9 +215,11 @@ def test_grafana_is_closed_to_anonymous_users_and_gets_what_its_files_ask_for() 
     assert ("./deploy/grafana/dashboards", "/var/lib/grafana/dashboards") in mounts(grafana)
     provisioning = ROOT / "deploy/grafana/provisioning"
     files = sorted(provisioning.rglob("*.yaml")) if provisioning.exists() else []
-    for file in files:  # Grafana expands $VAR and ${VAR} in provisioning files from its env
-        for name in re.findall(r"\$\{?(\w+)\}?", file.read_text()):
-            assert name in env, f"{file.relative_to(ROOT)} reads ${name}, not set for grafana"
+    for file in files:  # Grafana expands $__env{VAR}, ${VAR} and $VAR from its environment
+        for match in re.finditer(r"\$__env\{(\w+)\}|\$\{(\w+)\}|\$(?!__env)(\w+)",
+                                 file.read_text()):
+            name = next(group for group in match.groups() if group)
+            assert name in env, f"{file.relative_to(ROOT)} reads {name}, not set for grafana"
 
 
 # The broker --------------------------------------------------------------------------------------
