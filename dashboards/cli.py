@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -44,6 +45,38 @@ def export(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         typer.echo(str(path))
+
+
+@dashboards_app.command("push")
+def push(
+    datasource_url: Annotated[str | None, typer.Option(
+        "--datasource-url", help=DATASOURCE_URL_HELP)] = None,
+) -> None:
+    """Create or update the folder, the InfluxDB datasource and every board in the Grafana at
+    STREETWATCH_GRAFANA_URL with STREETWATCH_GRAFANA_TOKEN (a service-account token; creating
+    the datasource needs the Admin role). Running it twice changes nothing the second time."""
+    from dashboards.boards import BoardSettings, all_boards
+    from dashboards.provisioning import datasource_model
+    from dashboards.push import GrafanaPush, PushError
+
+    settings = _settings()
+    token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
+    if not token and urlsplit(settings.grafana_url).password is None:
+        _fail("STREETWATCH_GRAFANA_TOKEN is not set: create a service account in Grafana "
+              "(Administration > Users and access > Service accounts, role Admin), add a token "
+              "and set it")
+    model = datasource_model(datasource_url or settings.influx_base_url(), settings.influx_db)
+    if settings.influx_username:
+        model["user"] = settings.influx_username
+    if settings.influx_password is not None:
+        model["secureJsonData"] = {"password": settings.influx_password.get_secret_value()}
+    try:
+        lines = GrafanaPush.connect(settings.grafana_url, token).run(
+            settings.grafana_folder, model, all_boards(BoardSettings.from_settings(settings)))
+    except PushError as exc:
+        _fail(str(exc))
+    for line in lines:
+        typer.echo(line)
 
 
 def _settings():  # noqa: ANN202 - Settings, imported late (fast --help)
