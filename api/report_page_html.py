@@ -28,7 +28,7 @@ TEMPLATE = "monthly_report.html"
 NO_DATA = "\u2014"
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December")
-ALERT_SERIES = ("due", "resolved on time", "overdue")
+ALERT_SERIES = ("raised", "due", "resolved on time", "overdue")
 # The page holds no script and loads nothing: a browser refuses both even if escaping failed.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; " \
                           "form-action 'none'"
@@ -73,8 +73,8 @@ def score_chart(report: MonthlyReport) -> Markup:
 
 
 def alert_chart(report: MonthlyReport) -> Markup:
-    """Per zone: alerts due in the month, resolved by their deadline, and overdue."""
-    groups = [BarGroup(s.zone, (float(s.alerts_due), float(s.resolved_on_time),
+    """Per zone: alerts raised in the month, due in it, resolved by their deadline, overdue."""
+    groups = [BarGroup(s.zone, (float(s.alerts_raised), float(s.alerts_due), float(s.resolved_on_time),
                                 float(s.overdue)))
               for s in report.scores]
     return bar_chart(groups, ALERT_SERIES, "Alerts", lambda v: f"{v:.0f}")

@@ -82,6 +82,7 @@ class ZoneMonthScore:
     parts: dict[str, float | None]
     lighting_rate: float | None
     target: float
+    alerts_raised: int  # raised in the month (any deadline)
     alerts_due: int
     resolved_on_time: int
     on_time_rate: float | None
@@ -132,6 +133,7 @@ def _score_zone(zone: str, month: Period, now_ms: int, rate: float | None, targe
                 alerts: Sequence[AlertFacts], reports: Sequence[ReportFacts],
                 rules: ScoreRules) -> ZoneMonthScore:
     start, end = month
+    raised = sum(start <= a.raised_at_ms < end for a in alerts)
     due = [a for a in alerts if start <= a.deadline_ms < end]
     on_time = sum(a.resolved_at_ms is not None and a.resolved_at_ms <= a.deadline_ms for a in due)
     late = [a for a in alerts if was_overdue(a, month, now_ms)]
@@ -149,7 +151,7 @@ def _score_zone(zone: str, month: Period, now_ms: int, rate: float | None, targe
         "citizen": answered / len(received) if received else None,
     }
     return ZoneMonthScore(zone, weighted_score(parts, rules.weights), parts, rate, target,
-                          len(due), on_time, on_time_rate, len(late), _severities(late),
+                          raised, len(due), on_time, on_time_rate, len(late), _severities(late),
                           len(repaired), mttr_h, len(received), answered)
 
 

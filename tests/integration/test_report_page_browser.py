@@ -133,7 +133,8 @@ def _check_alerts(alert_rows, citizen_rows, scores) -> None:  # noqa: ANN001
     for s in scores:
         severities = s["overdue_by_severity"]
         assert alert_rows[s["zone"]] == {
-            "zone": s["zone"], "alerts_due": str(s["alerts_due"]),
+            "zone": s["zone"], "alerts_raised": str(s["alerts_raised"]),
+            "alerts_due": str(s["alerts_due"]),
             "resolved_on_time": str(s["resolved_on_time"]),
             "on_time_rate": pct(s["on_time_rate"], 1), "overdue": str(s["overdue"]),
             "overdue_red": str(severities["red"]), "overdue_yellow": str(severities["yellow"]),

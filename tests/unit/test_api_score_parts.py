@@ -65,6 +65,7 @@ def test_a_month_by_hand():
     assert north.parts == pytest.approx({"lighting": 0.5, "on_time": 0.75, "overdue": 0.8,
                                          "repair": 1.0, "citizen": 0.5})
     assert (north.alerts_due, north.resolved_on_time, north.overdue, north.repaired) == (4, 3, 1, 3)
+    assert north.alerts_raised == 4  # raised on day 0 and day 1 of the month
     assert north.mean_time_to_repair_h == pytest.approx(12.0)
     assert (north.reports, north.reports_answered) == (2, 1)
     assert north.score == 65.5
