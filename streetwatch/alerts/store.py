@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from streetwatch.alerts.model import SEVERITIES, AlertEvent, AlertEventName, Condition, Severity
@@ -165,13 +165,20 @@ class AlertStore:
         """Up to `limit` alerts matching `which`, by id (newest first unless told), starting
         after `after_id`: keyset pagination on the primary key (ix_alerts_zone, ix_alerts_open_zone
         narrow zone and open filters), no OFFSET scan however deep the page."""
+        return [alert_from_row(row) for row in self.page_rows(which, after_id, limit,
+                                                              newest_first)]
+
+    def page_rows(self, which: AlertFilter, after_id: int | None, limit: int,
+                  newest_first: bool = True) -> Sequence[Row[Any]]:
+        """The `alerts` rows (every column, in table order) of `page`, for a reader that builds
+        its own answer from them (the API's JSON pages skip the StoredAlert in between)."""
         order = _ALERTS.c.id.desc() if newest_first else _ALERTS.c.id.asc()
         query = select(_ALERTS).where(*_matching(which)).order_by(order).limit(limit)
         if after_id is not None:
             query = query.where(_ALERTS.c.id < after_id if newest_first
                                 else _ALERTS.c.id > after_id)
         with self._engine.connect() as conn:
-            return [alert_from_row(row) for row in conn.execute(query)]
+            return conn.execute(query).all()
 
     def get(self, alert_id: int) -> StoredAlert | None:
         with self._engine.connect() as conn:
