@@ -7,23 +7,30 @@ in one transaction); this module decides what a caller may see (zone-bound keys:
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Callable
-from typing import Annotated, Literal
+from datetime import datetime
+from operator import itemgetter
+from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import Row
 
 from api.keys import Principal
-from api.pagination import Page, next_cursor
+from api.pagination import next_cursor
 from streetwatch.alerts.model import AlertEvent, AlertKind, Severity, rfc3339_ms
 from streetwatch.alerts.records import AlertFilter, AlertState, HistoryEntry, StoredAlert
 from streetwatch.alerts.store import AlertStore
+from streetwatch.registry.models import Alert
+from streetwatch.registry.timestamps import ms_from_datetime
 from streetwatch.schemas import ID_PATTERN
 
 TEXT_CHARS = 2000  # comments and resolve notes: plain text, kept as written
 ALLOWED_CONTROLS = frozenset("\n\t")
 MAX_ALERT_ID = 2**31 - 1  # the column is a 32-bit integer in PostgreSQL
+_ALERT_COLUMNS = Alert.__table__.c.keys()
 
 Action = Literal["acknowledge", "assign", "comment", "resolve"]
 
@@ -124,11 +131,42 @@ def history_out(entry: HistoryEntry) -> HistoryOut:
 
 # Reading ---------------------------------------------------------------------------------------
 def alert_page(store: AlertStore, which: AlertFilter, after_id: int | None,
-               limit: int) -> Page[AlertOut]:
-    """One page, newest first (ids descend; the cursor is the last id shown)."""
-    alerts = store.page(which, after_id, limit + 1)
-    return Page[AlertOut](items=[alert_out(a) for a in alerts[:limit]],
-                          next_cursor=next_cursor([a.id for a in alerts], limit))
+               limit: int) -> dict[str, object]:
+    """One page as `Page[AlertOut]` writes it, newest first (ids descend; the cursor is the last
+    id shown), in plain JSON values built from the rows."""
+    rows = store.page_rows(which, after_id, limit + 1)
+    return {"items": [alert_json(row) for row in rows[:limit]],
+            "next_cursor": next_cursor([row.id for row in rows], limit)}
+
+
+# The `alerts` columns alert_json reads, picked from a row in this order.
+_PICK = itemgetter(*(list(_ALERT_COLUMNS).index(name) for name in (
+    "id", "kind", "severity", "state", "zone", "subject", "devices", "message", "road",
+    "position_on_road", "lat", "lon", "raised_at", "last_seen_at", "seen_count", "deadline",
+    "overdue", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
+    "resolve_note", "assigned_to", "assigned_at")))
+
+
+def alert_json(row: Row[Any]) -> dict[str, object]:
+    """An `alerts` row as AlertOut, in plain JSON values: what `alert_out(alert_from_row(row))`
+    answers (tests/integration/test_api_answers.py), without the two objects in between, which
+    cost a page of 100 alerts over a millisecond."""
+    (alert_id, kind, severity, state, zone, subject, devices, message, road, position, lat, lon,
+     raised, last_seen, seen_count, deadline, overdue, acknowledged, acknowledged_by, resolved,
+     resolved_by, resolve_note, assigned_to, assigned) = _PICK(row)
+    return {"id": alert_id, "kind": kind, "severity": severity, "state": state, "zone": zone,
+            "subject": subject, "devices": json.loads(devices), "message": message,
+            "place": {"road": road, "position": position, "lat": lat, "lon": lon},
+            "raised_at": _text(raised), "last_seen_at": _text(last_seen),
+            "seen_count": seen_count, "deadline": _text(deadline), "overdue": bool(overdue),
+            "acknowledged_at": _text(acknowledged), "acknowledged_by": acknowledged_by,
+            "resolved_at": _text(resolved), "resolved_by": resolved_by,
+            "resolve_note": resolve_note, "assigned_to": assigned_to,
+            "assigned_at": _text(assigned)}
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else rfc3339_ms(ms_from_datetime(moment))  # type: ignore[arg-type]
 
 
 def visible_alert(store: AlertStore, principal: Principal, alert_id: int) -> StoredAlert:

@@ -1,8 +1,10 @@
 """JSON or CSV answers: `Accept: text/csv` or `?format=csv` asks for CSV (managers' spreadsheets).
 
-Hot read routes serialize their model themselves (`json_response`): FastAPI re-validates a
-returned model, for a plain `def` route in a second worker-thread hand-off, which cost more CPU
-than the serialization. Such routes still declare `response_model` for the OpenAPI schema.
+Hot read routes serialize their answer themselves (`json_response` for a model, `json_answer`
+for plain dicts shaped as the model, with orjson): FastAPI re-validates a returned model, for a
+plain `def` route in a second worker-thread hand-off, which cost more CPU than serializing it,
+and a page of pydantic models costs more than the same page of dicts. Such routes still declare
+`response_model` for the OpenAPI schema.
 
 CSV cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) are
 prefixed with `'`: citizen text and device names are hostile input (OWASP "CSV injection").
@@ -15,6 +17,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -64,3 +67,8 @@ def json_response(model: BaseModel, exclude_unset: bool = False) -> Response:
     """`model` as FastAPI would answer it (by alias), serialized by pydantic here and now."""
     return Response(model.model_dump_json(by_alias=True, exclude_unset=exclude_unset),
                     media_type="application/json")
+
+
+def json_answer(content: Any) -> Response:
+    """Plain JSON values as an answer (as pydantic writes them: UTF-8, NaN as null)."""
+    return Response(orjson.dumps(content), media_type="application/json")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.alerts import (
     MAX_ALERT_ID,
@@ -22,6 +22,7 @@ from api.alerts import (
     visible_alert,
 )
 from api.auth import Crew, Manager, Viewer
+from api.formats import json_answer
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor
 from api.resources import Res
 from streetwatch.alerts.model import AlertKind, Severity
@@ -43,11 +44,11 @@ def list_alerts(
     overdue: Annotated[bool | None, Query(
         description="true: open and past its deadline now, or marked overdue by the rules")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
-) -> Page[AlertOut]:
+) -> Response:
     """Newest first (by id); a zone-bound key sees its zones only."""
     after = decode_cursor(cursor, int)
     which = alert_filter(principal, res.clock(), state, zone, severity, kind, overdue)
-    return alert_page(res.alerts, which, after, limit)  # type: ignore[arg-type]
+    return json_answer(alert_page(res.alerts, which, after, limit))  # type: ignore[arg-type]
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its full history")
