@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from api.device_import import (
     time_cell,
 )
 from api.devices import DeviceConflict, DeviceKind, DeviceQuery, DeviceState
+from api.formats import json_answer
 from api.keys import Principal
 from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from api.readings import latest_reading
@@ -202,6 +203,15 @@ def _device(record: dict[str, Any]) -> Device:
     return Device(**record)
 
 
+_DEVICE_FIELDS = tuple(Device.model_fields)
+
+
+def device_json(record: dict[str, Any]) -> dict[str, Any]:
+    """What `_device(record)` answers, as a plain dict: its kind's fields in Device's order.
+    The registry's columns have Device's types already (tests/unit/test_api_answers.py)."""
+    return {name: record[name] for name in _DEVICE_FIELDS if name in record}
+
+
 def _alert(alert: StoredAlert) -> DeviceAlert:
     return DeviceAlert(id=alert.id, kind=alert.kind, severity=alert.severity, state=alert.state,
                        zone=alert.zone, subject=alert.subject, devices=list(alert.devices),
@@ -242,12 +252,13 @@ def _cursor_key(cursor: str | None) -> tuple[str, str] | None:
 
 
 # Routes ------------------------------------------------------------------------------------------
-@router.get("/devices", summary="List devices", response_model_exclude_unset=True)
+@router.get("/devices", summary="List devices", response_model=Page[Device],
+            response_model_exclude_unset=True)
 def list_devices(principal: Viewer, res: Res, kind: DeviceKind | None = None,
                  zone: IdFilter = None, gateway: IdFilter = None,
                  road: Annotated[str | None, Query(max_length=64)] = None,
                  cabinet: IdFilter = None, state: DeviceState | None = None,
-                 limit: Limit = 100, cursor: Cursor = None) -> Page[Device]:
+                 limit: Limit = 100, cursor: Cursor = None) -> Response:
     """Devices in list order (lamps, drains, rain gauges; each by id), filtered: `road` and
     `cabinet` select lamps only; `state` is the device's state now (see Device). A zone-bound
     key lists its zones only."""
@@ -259,8 +270,8 @@ def list_devices(principal: Viewer, res: Res, kind: DeviceKind | None = None,
     more = len(found) > limit
     items = found[:limit]
     last = f"{items[-1]['kind']}:{items[-1]['id']}" if more else None
-    return Page[Device](items=[_device(d) for d in items],
-                        next_cursor=None if last is None else encode_cursor(last))
+    return json_answer({"items": [device_json(d) for d in items],
+                        "next_cursor": None if last is None else encode_cursor(last)})
 
 
 @router.get("/devices/{device_id}", summary="A device, its latest reading and open alerts",
