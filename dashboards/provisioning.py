@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,10 @@ def export_files(boards: Sequence[Json], datasource_url: str, database: str, fol
     return files
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}  # YAML 1.1 reads
+
+
 def to_yaml(value: Any, indent: int = 0) -> str:
     """Block-style YAML for dicts, lists and scalars; every string double-quoted and escaped, so
     no value can be read as another type or break the structure."""
@@ -67,10 +72,12 @@ def to_yaml(value: Any, indent: int = 0) -> str:
     if isinstance(value, dict):
         lines = []
         for key, item in value.items():
+            name = key if _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS else (
+                _quoted(key))
             if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{key}:\n{to_yaml(item, indent + 2)}")
+                lines.append(f"{pad}{name}:\n{to_yaml(item, indent + 2)}")
             else:
-                lines.append(f"{pad}{key}: {_scalar(item)}\n")
+                lines.append(f"{pad}{name}: {_scalar(item)}\n")
         return "".join(lines)
     if isinstance(value, list):
         lines = []

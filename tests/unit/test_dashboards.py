@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -171,13 +171,12 @@ def test_the_default_datasource_url_is_the_settings_influxdb(tmp_path, monkeypat
 
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False)
+KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True) | st.text(max_size=8)
 TREES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}",
-                                                     fullmatch=True), inner, max_size=4),
-                     max_leaves=20)
+                     | st.dictionaries(KEYS, inner, max_size=4), max_leaves=20)
 
 
-@given(st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,8}", fullmatch=True), TREES,
-                       min_size=1, max_size=5))
+@settings(max_examples=300)
+@given(st.dictionaries(KEYS, TREES, min_size=1, max_size=5))
 def test_the_yaml_writer_round_trips(value):
     assert yaml.safe_load(to_yaml(value)) == value
