@@ -35,6 +35,7 @@ DRAINS_UID = "streetwatch-drains"
 ALERTS_UID = "streetwatch-alerts"
 OPERATIONS_UID = "streetwatch-operations"
 SEVERITY_COLOURS = {"red": "red", "yellow": "yellow", "blue": "blue"}
+SILENT_GREY = "#8e8e8e"
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,13 @@ def lamp_map(s: BoardSettings) -> Json:
 def geomap_panel(s: BoardSettings) -> Json:
     """Positions (`lamp_site`, written by the rule runner from the registry) joined by lamp with
     the latest readings (`state` is the reading's `on`); a lamp without a fresh reading has no
-    state: silent (the text colour)."""
+    state: silent (grey)."""
     state_colours = value_colours({"true": ("lit", "green"), "false": ("dark", "red")},
-                                  when_null=("silent", "text"))
+                                  when_null=("silent", SILENT_GREY))
     layer = {"type": "markers", "name": "Lamps", "tooltip": True,
              "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
              "config": {"showLegend": True, "style": {
-                 "color": {"field": "state", "fixed": "text"}, "opacity": 0.9,
+                 "color": {"field": "state", "fixed": SILENT_GREY}, "opacity": 0.9,
                  "size": {"fixed": 6, "min": 2, "max": 15},
                  "symbol": {"mode": "fixed", "fixed": "img/icons/marker/circle.svg"}}}}
     options = {"view": {"id": "coords", "lat": s.town_latitude, "lon": s.town_longitude,
