@@ -2,7 +2,7 @@
 
 The town: scenarios night-99 (100 lamps on road R1, L050 dark with lamp_failure all evening) and
 drain-rain-blockage (five drains, a storm, a blockage on D5, one high-water notice), both in zone
-Z1 behind gw1 and anchored to end two minutes before now. Scenario files give lamps no position,
+Z1 behind gw1 and anchored to end a minute before now. Scenario files give lamps no position,
 so the registry places them along a line. Their readings, a live status and a few hostile
 messages go through the ingester's own validation and encoding (`process_message`, the writer's
 `reject_line`) into InfluxDB. Then the real RuleRunner rebuilds over the window (SQL alerts;
@@ -77,7 +77,7 @@ def town(influxd, tmp_path_factory):
         SCENARIOS / "drain-rain-blockage.toml")
     lamps = replace(lamps, sites=tuple(replace(site, lat=31.2304 + i * 1e-4, lon=121.4737)
                                        for i, site in enumerate(lamps.sites)))
-    now_ms = int(time.time() * 1000) // MIN_MS * MIN_MS - 2 * MIN_MS
+    now_ms = int(time.time() * 1000) // MIN_MS * MIN_MS - MIN_MS  # its live tick: a minute on
     anchors = {lamps.name: now_ms - lamps.duration_ms, drains.name: now_ms - drains.duration_ms}
     influx = InfluxClient(influxd.url, database)
     influx.create_database()
@@ -185,7 +185,7 @@ def duration_ms(text: str) -> int:
 
 def targets() -> list[tuple[str, str, str]]:
     """(board uid, panel title, refId) of every query of every board."""
-    settings = replace(BoardSettings.from_settings(Settings()),
+    settings = replace(BoardSettings.from_settings(Settings.model_construct()),
                        campaign_target_date=date(2030, 1, 1))
     return [(board["uid"], panel["title"], t["refId"]) for board in all_boards(settings)
             for panel in board["panels"] for t in panel["targets"]]
@@ -347,7 +347,7 @@ def test_open_alerts_follow_each_alert_s_latest_event(influxd, influx_db, zone, 
                                              severity, area, subject, (), "m")
                             for alert_id, subject, kind, area, event, severity, minutes
                             in LIFECYCLE])
-        board = all_boards(BoardSettings.from_settings(Settings()))[3]
+        board = all_boards(BoardSettings.from_settings(Settings.model_construct()))[3]
         panels = {p["title"]: p for p in board["panels"]}
         values = {**ALL, "zone": zone}
         found = {}
