@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
+from api.console.routes import router as console_router
 from api.observability import AccessMiddleware, RequestMetrics
 from api.resources import Resources, open_resources, wall_clock_ms
 from api.routes import alerts, citizen, devices, health, lighting, readings, report_page, scores
@@ -84,6 +85,7 @@ def create_app(settings: Settings, res: Resources | None = None,
     app.add_exception_handler(OperationalError, _storage_unavailable)
     app.include_router(health.router)
     app.include_router(report_page.router)  # /reports/monthly: a page, outside /api/v1
+    app.include_router(console_router)  # /console: the crew console's pages (docs/console.md)
     for router in _resource_routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
