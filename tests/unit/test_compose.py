@@ -167,13 +167,11 @@ def test_named_volumes_are_declared_and_used() -> None:
 
 
 def test_bind_mount_sources_are_in_the_repository() -> None:
-    """deploy/grafana/ is written by `streetwatch dashboards export`: checked once it is there."""
+    """deploy/grafana/ included: `streetwatch dashboards export deploy/grafana` writes it."""
     binds = [(name, source) for name, service in SERVICES.items()
              for source, _ in mounts(service) if source.startswith((".", "/"))]
     assert binds and all(source.startswith("./") for _, source in binds)  # in the repository
     for name, source in binds:
-        if source.startswith("./deploy/grafana") and not (ROOT / "deploy/grafana").exists():
-            continue
         assert (ROOT / source).exists(), f"{name}: {source} is missing"
 
 
@@ -213,8 +211,8 @@ def test_grafana_is_closed_to_anonymous_users_and_gets_what_its_files_ask_for() 
     assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
     assert ("./deploy/grafana/provisioning", "/etc/grafana/provisioning") in mounts(grafana)
     assert ("./deploy/grafana/dashboards", "/var/lib/grafana/dashboards") in mounts(grafana)
-    provisioning = ROOT / "deploy/grafana/provisioning"
-    files = sorted(provisioning.rglob("*.yaml")) if provisioning.exists() else []
+    files = sorted((ROOT / "deploy/grafana/provisioning").rglob("*.yaml"))
+    assert files
     for file in files:  # Grafana expands $__env{VAR}, ${VAR} and $VAR from its environment
         for match in re.finditer(r"\$__env\{(\w+)\}|\$\{(\w+)\}|\$(?!__env)(\w+)",
                                  file.read_text()):
