@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
@@ -48,6 +49,7 @@ from streetwatch.settings import Settings
 
 FRESH_TICKS = 2  # a point missing one tick is still current
 LOOKBACK_MS = 7 * 86_400_000  # how far back "now" looks for a zone's last point
+MAX_UNCHANGED_MS = 86_400_000  # the longest a "now" answer is taken as unchanged (polar nights)
 MAX_SERIES_POINTS = 10_000
 MAX_NIGHTLY_DAYS = 93
 MAX_EVERY_S = 366 * 86_400
@@ -190,19 +192,34 @@ class LastPoints:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kept: dict[str, LightingPoint] = {}
-        self._points: dict[str, LightingPoint] = {}
-        self._week_at_ms: int | None = None
-        self._fresh_at_ms = 0
+        # (the points, when the week was read, when the last ticks were): replaced as one
+        self._state: tuple[dict[str, LightingPoint], int | None, int] = ({}, None, 0)
+
+    def ready(self, now_ms: int, tick_ms: int) -> dict[str, LightingPoint] | None:
+        """The points when no read is due at `now_ms` (no I/O, no waiting: fit for the event
+        loop), else None: then `at`, in a worker thread."""
+        points, week_at_ms, fresh_at_ms = self._state
+        return None if self._due(week_at_ms, fresh_at_ms, now_ms, tick_ms) else points
 
     def at(self, influx: InfluxClient, now_ms: int, tick_ms: int) -> dict[str, LightingPoint]:
         with self._lock:
-            if self._week_at_ms is None or not 0 <= now_ms - self._week_at_ms < tick_ms:
+            points, week_at_ms, fresh_at_ms = self._state
+            due = self._due(week_at_ms, fresh_at_ms, now_ms, tick_ms)
+            if due == "week":
                 self._kept = latest_points(influx, now_ms - LOOKBACK_MS, now_ms + 1)
-                self._points, self._week_at_ms, self._fresh_at_ms = self._kept, now_ms, now_ms
-            elif not 0 <= now_ms - self._fresh_at_ms < min(self.REFRESH_MS, tick_ms):
-                recent = latest_points(influx, self._week_at_ms - 2 * tick_ms, now_ms + 1)
-                self._points, self._fresh_at_ms = {**self._kept, **recent}, now_ms
-            return self._points
+                self._state = (self._kept, now_ms, now_ms)
+            elif due == "ticks":
+                recent = latest_points(influx, week_at_ms - 2 * tick_ms, now_ms + 1)  # type: ignore[operator]
+                self._state = ({**self._kept, **recent}, week_at_ms, now_ms)
+            return self._state[0]
+
+    def _due(self, week_at_ms: int | None, fresh_at_ms: int, now_ms: int,
+             tick_ms: int) -> str | None:
+        if week_at_ms is None or not 0 <= now_ms - week_at_ms < tick_ms:
+            return "week"
+        if not 0 <= now_ms - fresh_at_ms < min(self.REFRESH_MS, tick_ms):
+            return "ticks"
+        return None
 
 
 def rates_now(settings: Settings, influx: InfluxClient, now_ms: int, principal: Principal,
@@ -210,15 +227,44 @@ def rates_now(settings: Settings, influx: InfluxClient, now_ms: int, principal: 
     """The latest point of each zone the caller sees; the town for unbound keys."""
     tick_ms = settings.rules_every_s * 1000
     latest = (last_points or LastPoints()).at(influx, now_ms, tick_ms)
-    fresh_ms = FRESH_TICKS * tick_ms
+    return rates_from(settings, latest, now_ms, principal)
+
+
+def rates_from(settings: Settings, latest: dict[str, LightingPoint], now_ms: int,
+               principal: Principal) -> LightingNow:
+    """`rates_now` over the given latest points."""
+    fresh_ms = FRESH_TICKS * settings.rules_every_s * 1000
     schedule = schedule_of(settings)
 
     def answer(zone: str) -> ZoneRateNow:
         return _zone_now(settings, schedule, zone, latest.get(zone), now_ms, fresh_ms)
 
+    seen, town = _shown(latest, principal)
+    return LightingNow(at=rfc3339_ms(now_ms), zones=[answer(zone) for zone in seen],
+                       town=answer(CITY_ZONE) if town else None)
+
+
+def unchanged_until_ms(settings: Settings, latest: dict[str, LightingPoint], now_ms: int,
+                       principal: Principal) -> int:
+    """The first instant after `now_ms` at which `rates_from` over `latest` may answer more than
+    another `at`: a shown zone changes phase, or its current point ages out of date."""
+    fresh_ms = FRESH_TICKS * settings.rules_every_s * 1000
+    schedule = schedule_of(settings)
+    seen, town = _shown(latest, principal)
+    until_ms = now_ms + MAX_UNCHANGED_MS
+    for zone in seen + ([CITY_ZONE] if town else []):
+        with suppress(RuntimeError):  # no change within the schedule's horizon (a polar night)
+            until_ms = min(until_ms, schedule.next_change_ms(zone, now_ms))
+        point = latest.get(zone)
+        if point is not None and now_ms - point.ts_ms <= fresh_ms:
+            until_ms = min(until_ms, point.ts_ms + fresh_ms + 1)
+    return until_ms
+
+
+def _shown(latest: dict[str, LightingPoint], principal: Principal) -> tuple[list[str], bool]:
+    """The zones of `latest` the caller sees, in order, and whether it sees the town."""
     seen = [zone for zone in sorted(latest) if zone != CITY_ZONE and principal.sees(zone)]
-    town = answer(CITY_ZONE) if principal.zones is None else None
-    return LightingNow(at=rfc3339_ms(now_ms), zones=[answer(zone) for zone in seen], town=town)
+    return seen, principal.zones is None
 
 
 def _zone_now(settings: Settings, schedule: LightsOnSchedule, zone: str,

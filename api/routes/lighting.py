@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api import lighting
 from api.auth import Viewer
 from api.formats import Format, csv_response, wants_csv
 from api.keys import Principal
+from api.lighting_now import NowAnswers
 from api.query_params import EVERY_PATTERN, MONTH_PATTERN, QueryError
 from api.resources import Res
 from rules.reports import lighting_csv
@@ -39,11 +41,21 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("", response_model=lighting.LightingNow)
-def rate_now(principal: Viewer, res: Res) -> lighting.LightingNow:
+async def rate_now(principal: Viewer, res: Res) -> Response:
     """Each zone's latest rate (and the town's), or why there is none now (day, switching, or
     no recent sample while it is night)."""
-    return lighting.rates_now(res.settings, res.influx, res.clock(), principal,
-                              res.memo("lighting.last_points", lighting.LastPoints))
+    # On the event loop while the shared points and answer hold (api/lighting_now.py); reading
+    # InfluxDB or building the answer anew, in a worker thread.
+    now_ms, tick_ms = res.clock(), res.settings.rules_every_s * 1000
+    last = res.memo("lighting.last_points", lighting.LastPoints)
+    answers = res.memo("lighting.now_answers", NowAnswers)
+    points = last.ready(now_ms, tick_ms)
+    if points is None:
+        points = await run_in_threadpool(last.at, res.influx, now_ms, tick_ms)
+    body = answers.body(points, now_ms, principal.zones)
+    if body is None:
+        body = await run_in_threadpool(answers.build, res.settings, points, now_ms, principal)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/series", response_model=lighting.LightingSeries, responses=CSV_ANSWER)
