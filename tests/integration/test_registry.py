@@ -328,11 +328,17 @@ def cli() -> typer.Typer:
     return app
 
 
+# `db upgrade` also sets InfluxDB retention (tests/integration/test_influx_retention.py): here it
+# must not reach a local influxd a developer may be running on the default port.
+NO_INFLUX = {"STREETWATCH_INFLUX_MANAGE_RETENTION": "false"}
+
+
 def test_cli_end_to_end(
     cli: typer.Typer, sql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no stray streetwatch.toml from the working directory
-    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None})
+    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None,
+                               **NO_INFLUX})
     good = write_csv(tmp_path, GOOD_CSV)
     bad = write_csv(tmp_path, f"{HEADER}\nlamp,L 1,gw1,z,,,,,,,,\nlamp,L2,gw1,z,,,,,,,,\n"
                               f"drain,D1,g,z,,,,,,5,9,\n", "bad.csv")
@@ -366,7 +372,8 @@ def test_cli_db_upgrade_on_an_empty_database(
     cli: typer.Typer, sql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None})
+    runner = CliRunner(env={"STREETWATCH_DATABASE_URL": sql_url, "STREETWATCH_CONFIG": None,
+                               **NO_INFLUX})
 
     result = runner.invoke(cli, ["db", "upgrade"])
 
@@ -381,7 +388,7 @@ def test_cli_reports_a_missing_file_and_an_unreachable_database(
     monkeypatch.chdir(tmp_path)
     sqlite = CliRunner(env={"STREETWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"})
     unreachable = CliRunner(
-        env={"STREETWATCH_DATABASE_URL": "postgresql://u:s3cret@127.0.0.1:1/x"}
+        env={"STREETWATCH_DATABASE_URL": "postgresql://u:s3cret@127.0.0.1:1/x", **NO_INFLUX}
     )
 
     missing = sqlite.invoke(cli, ["devices", "import", str(tmp_path / "nope.csv")])
