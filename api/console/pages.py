@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from api.console.alert_cards import local_time
 from api.console.catalogue import HTML_LANG, LANGUAGES, Language, text
 
 FOLDER = "console"
@@ -33,8 +34,10 @@ ASSETS = {"console.css": "text/css; charset=utf-8",
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(loader=PackageLoader("api", "templates"), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("api", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["local_time"] = local_time  # epoch ms -> "YYYY-MM-DD HH:MM" in a zone
+    return env
 
 
 def render(template: str, lang: Language, **values: Any) -> str:

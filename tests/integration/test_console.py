@@ -2,7 +2,7 @@
 sign in and out, sessions that end with their key, CSRF and cross-site refusals, zone binding,
 escaping, the alert list in urgency order, and actions that the API then reports.
 
-Each signed-in browser is a TestClient of its own (its own cookie jar) on the world's app.
+Each signed-in browser is a TestClient of its own (tests/console_client.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from streetwatch.alerts.model import Condition, Place
 from streetwatch.registry.models import AlertOutbox, ConsoleSession
 
 from api_world import ZONE_CREW
+from console_client import browser, csrf_of, signed_in
 
 H = 3_600_000
 HOSTILE = "<script>alert(1)</script>"
@@ -34,24 +35,6 @@ def raise_alert(world, kind="lamp_out", lamp="L1", zone="north", severity="yello
     condition = Condition(kind, f"lamp:{lamp}", zone, (lamp,), message or f"lamp {lamp} dark",
                           place)
     return world.res.alerts.raise_alert(condition, now, severity, now + deadline_h * H).id
-
-
-def browser(world) -> TestClient:
-    """A fresh browser (cookie jar) on the world's app."""
-    return TestClient(world.client.app, follow_redirects=False)
-
-
-def signed_in(world, who: str = ZONE_CREW) -> TestClient:
-    client = browser(world)
-    answer = client.post("/console/signin", data={"key": world.keys[who]})
-    assert answer.status_code == 303 and answer.headers["location"] == "/console", answer.text
-    return client
-
-
-def csrf_of(client: TestClient, path: str = "/console") -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(api_on):
@@ -92,7 +75,7 @@ def test_bad_keys_and_viewers_are_refused(api, who, status, says):
 
 def test_without_a_session_pages_go_to_sign_in_and_the_fragment_is_401(api):
     client = browser(api)
-    for path in ("/console", "/console/alerts/1"):
+    for path in ("/console", "/console/alerts/1", "/console/patrol", "/console/patrol/1"):
         answer = client.get(path)
         assert (answer.status_code, answer.headers.get("location")) == (303, "/console/signin")
     assert client.get("/console/alerts/list").status_code == 401
