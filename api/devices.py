@@ -12,7 +12,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, false, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    false,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 
 from streetwatch.alerts.model import drain_subject, lamp_subject, rfc3339_ms
@@ -147,6 +160,20 @@ def find_devices(engine: Engine, device_id: str, kind: DeviceKind | None,
     """The devices with `device_id` (one per kind at most; only `kind` when given)."""
     with engine.connect() as conn:
         return _find(conn, device_id, kind, now_ms)
+
+
+def device_zones(engine: Engine, device_id: str,
+                 kind: DeviceKind | None) -> list[tuple[DeviceKind, str]]:
+    """(kind, zone) of each device with `device_id` (only `kind` when given), in list order:
+    one statement, built once, for routes that need no more of the device (its readings)."""
+    with engine.connect() as conn:
+        found = conn.execute(_ZONES_OF[kind], {"id": device_id}).all()
+    return sorted(((row.kind, row.zone) for row in found), key=lambda kz: KINDS.index(kz[0]))
+
+
+_ZONES_OF = {each: select(literal_column(f"'{each}'").label("kind"), TABLES[each].c.zone)
+             .where(TABLES[each].c.id == bindparam("id")) for each in KINDS}
+_ZONES_OF[None] = union_all(*_ZONES_OF.values())  # type: ignore[index, arg-type]
 
 
 def _find(conn: Connection, device_id: str, kind: DeviceKind | None,

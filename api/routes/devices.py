@@ -188,14 +188,28 @@ class ImportResult(BaseModel):
 def visible_device(res: Resources, principal: Principal, device_id: str,
                    kind: DeviceKind | None) -> dict[str, Any]:
     """The device the key may see: 404 when missing or in another zone, 409 when ambiguous."""
-    found = [d for d in registry.find_devices(res.engine, device_id, kind, res.clock())
-             if principal.sees(d["zone"])]
-    if not found:
+    found = registry.find_devices(res.engine, device_id, kind, res.clock())
+    return found[_visible_one([(d["kind"], d["zone"]) for d in found], principal, device_id)]
+
+
+def visible_kind(res: Resources, principal: Principal, device_id: str,
+                 kind: DeviceKind | None) -> DeviceKind:
+    """`visible_device`'s kind, read without the rest of the device."""
+    found = registry.device_zones(res.engine, device_id, kind)
+    return found[_visible_one(found, principal, device_id)][0]
+
+
+def _visible_one(found: list[tuple[DeviceKind, str]], principal: Principal,
+                 device_id: str) -> int:
+    """The index of the one (kind, zone) in `found` the key sees: 404 when there is none, 409
+    when there are two."""
+    seen = [n for n, (_, zone) in enumerate(found) if principal.sees(zone)]
+    if not seen:
         raise HTTPException(404, f"no device {device_id!r}")
-    if len(found) > 1:
-        kinds = " and a ".join(d["kind"] for d in found)
+    if len(seen) > 1:
+        kinds = " and a ".join(found[n][0] for n in seen)
         raise HTTPException(409, f"{device_id!r} names a {kinds}; add ?kind= to choose")
-    return found[0]
+    return seen[0]
 
 
 def _device(record: dict[str, Any]) -> Device:

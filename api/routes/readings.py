@@ -26,7 +26,7 @@ from api.routes.devices import (
     KindChoice,
     Reading,
     reading_model,
-    visible_device,
+    visible_kind,
 )
 from streetwatch.alerts.model import rfc3339_ms
 
@@ -61,13 +61,13 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
                     kind: KindChoice = None) -> ReadingSeries:
     """`to` defaults to now, `from` to 24 h before `to`; the range spans at most 366 days and,
     downsampled, at most 10,000 buckets."""
-    device = visible_device(res, principal, device_id, kind)
+    device_kind = visible_kind(res, principal, device_id, kind)
     try:
         span = reading_range(from_, to, every, res.clock())
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from None
-    found, more = reading_history(res.influx, device["kind"], device_id, span)
-    return ReadingSeries(device=device_id, kind=device["kind"], to=rfc3339_ms(span.to_ms),
+    found, more = reading_history(res.influx, device_kind, device_id, span)
+    return ReadingSeries(device=device_id, kind=device_kind, to=rfc3339_ms(span.to_ms),
                          every=every, items=[reading_model(r) for r in found],
                          next_from=None if more is None else rfc3339_ms(more),
                          **{"from": rfc3339_ms(span.from_ms)})
@@ -78,8 +78,8 @@ def device_readings(device_id: DeviceId, principal: Viewer, res: Res,
 def device_latest_reading(device_id: DeviceId, principal: Viewer, res: Res,
                           kind: KindChoice = None) -> Response:
     """404 when the device is not there (for this key) or has never reported."""
-    device = visible_device(res, principal, device_id, kind)
-    reading = latest_reading(res.influx, device["kind"], device_id)
+    device_kind = visible_kind(res, principal, device_id, kind)
+    reading = latest_reading(res.influx, device_kind, device_id)
     if reading is None:
-        raise HTTPException(404, f"{device['kind']} {device_id!r} has no readings yet")
+        raise HTTPException(404, f"{device_kind} {device_id!r} has no readings yet")
     return json_response(reading_model(reading), exclude_unset=True)

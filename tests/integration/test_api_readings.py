@@ -133,6 +133,27 @@ def test_zone_bound_crew_reads_its_zone_only(town):
         assert answer.json() == {"detail": "no device 'L2'"}  # as if it did not exist
 
 
+def test_an_id_two_kinds_share_needs_kind_unless_the_key_sees_one(api_on):
+    """On each SQL backend: the lamp and the drain named X1 (one statement finds both)."""
+    upsert_devices(api_on.res.engine, [{"id": "X1", "gateway": "gw1", "zone": "south"}],
+                   [{"id": "X1", "gateway": "gw1", "zone": "north"}], [])
+    api_on.res.influx.write_lines([
+        lamp_line("X1", SeriesTags("gw1", "south"), LampReading(ts=T0_MS - MIN_MS, on=True)),
+        drain_line("X1", SeriesTags("gw1", "north"), DrainReading(ts=T0_MS - MIN_MS,
+                                                                  level_cm=12.5))])
+    latest = READINGS.format("X1") + "/latest"
+
+    both = api_on.get(latest, who="viewer")
+    assert both.status_code == 409
+    assert both.json() == {"detail": "'X1' names a lamp and a drain; add ?kind= to choose"}
+    assert api_on.get(latest, params={"kind": "lamp"}).json()["on"] is True
+    assert api_on.get(latest, params={"kind": "drain"}).json()["level_cm"] == 12.5
+    assert api_on.get(latest, who="crew@north").json()["level_cm"] == 12.5  # sees the drain
+    history = api_on.get(READINGS.format("X1"), params={"kind": "drain"}).json()
+    assert history["kind"] == "drain" and len(history["items"]) == 1
+    assert api_on.get(latest, params={"kind": "rain"}).status_code == 404
+
+
 def test_readings_need_a_key(town):
     assert town.get(READINGS.format("L1"), who=None).status_code == 401
 
