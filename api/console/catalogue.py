@@ -86,7 +86,6 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "alert.left": ("{d} left", "剩余 {d}"),
         "alert.deadline": ("Deadline {time}", "期限 {time}"),
         "alert.new": ("New", "新"),
-        "alert.place": ("Place", "位置"),
         "alert.road_position": ("{road}, lamp no. {position}", "{road} 第 {position} 号"),
         "alert.devices": ("Devices: {devices}", "设备：{devices}"),
         "alert.map": ("Map", "地图"),
