@@ -44,7 +44,7 @@ def monthly_scores(settings: Settings, engine: Engine, lighting: LightingMeans, 
     targets = {zone: float(settings.zone_target(zone)) for zone in zones}
     return score_month(period, now_ms, zones, means, targets,
                        inputs.alert_facts(engine, period), inputs.report_facts(engine, period),
-                       ScoreRules.from_settings(settings))
+                       ScoreRules.from_settings(settings), inputs.patrol_facts(engine, period))
 
 
 def quarterly_ranking(settings: Settings, engine: Engine, lighting: LightingMeans, quarter: str,

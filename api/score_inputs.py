@@ -1,5 +1,6 @@
-"""What scores are computed from, read from SQL: zones, alert facts and citizen-report facts of a
-range of months; and the month and quarter arithmetic in town local time.
+"""What scores are computed from, read from SQL: zones, alert facts, citizen-report facts and
+finished night patrols of a range of months; and the month and quarter arithmetic in town local
+time.
 
 The lighting part's monthly rates come from the same computation as `streetwatch report
 lighting` (api/lighting.py); api/routes/scores.py and `report monthly|quarterly` put them together.
@@ -14,9 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, or_, select, union
 
 from api.query_params import QUARTER_PATTERN
-from api.scores import AlertFacts, ReportFacts
+from api.scores import AlertFacts, PatrolFacts, ReportFacts
 from rules.reports import month_bounds_ms
-from streetwatch.registry.models import Alert, CitizenReport, Drain, Lamp, RainGauge
+from streetwatch.registry.models import Alert, CitizenReport, Drain, Lamp, Patrol, RainGauge
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 
 Period = tuple[int, int]
@@ -83,6 +84,15 @@ def report_facts(engine: Engine, span: Period) -> list[ReportFacts]:
     with engine.connect() as conn:
         return [ReportFacts(zone, _ms(created), ms_from_datetime(answered))
                 for zone, created, answered in conn.execute(query)]
+
+
+def patrol_facts(engine: Engine, span: Period) -> list[PatrolFacts]:
+    """Night patrols (the crew console's) finished within `span`."""
+    start, end = (datetime_from_ms(ms) for ms in span)
+    query = select(Patrol.zone, Patrol.finished_at).where(Patrol.finished_at >= start,
+                                                          Patrol.finished_at < end)
+    with engine.connect() as conn:
+        return [PatrolFacts(zone, _ms(finished)) for zone, finished in conn.execute(query)]
 
 
 def _ms(moment: object) -> int:

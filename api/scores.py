@@ -1,6 +1,6 @@
 """Monthly zone scores, the quarterly ranking and the rectification list: pure, over plain facts.
 
-A zone's month (town local time) is scored out of 100 from five parts, each in [0, 1] and
+A zone's month (town local time) is scored out of 100 from six parts, each in [0, 1] and
 weighted by `ScoreRules.weights` (settings `score_weights`):
 
 - **lighting**: the month's time-weighted lighting rate (the `report lighting` mean) against the
@@ -12,10 +12,14 @@ weighted by `ScoreRules.weights` (settings `score_weights`):
 - **repair**: `repair_target_h` / mean time to repair of the alerts resolved in the month
   (capped at 1).
 - **citizen**: citizen reports of the month answered / received.
+- **patrol**: night patrols the zone finished in the month (the crew console's) against
+  `patrols_per_week` x the weeks of the month (so far, for the month in progress), capped at 1.
+  Left out when nobody in the town finished a patrol that month: a town that does not patrol
+  through the console is not scored on it, a zone that does not patrol while others do scores 0.
 
-A part without data (no lighting samples, no alert due, nothing repaired, no report) is left
-out and the other weights share its share: a zone is not rewarded or punished for what did not
-happen. The quarterly ranking orders zones by the mean of their monthly scores (months without
+A part without data (no lighting samples, no alert due, nothing repaired, no report, no patrol
+in the town) is left out and the other weights share its share: a zone is not rewarded or
+punished for what did not happen. The quarterly ranking orders zones by the mean of their monthly scores (months without
 a score are skipped), ties broken by on-time rate, then zone id. The rectification list names
 the zones with alerts past deadline in the month; a zone gets a yellow card when it had overdue
 alerts of `card_severity` in `card_months` consecutive months ending with this one.
@@ -45,12 +49,13 @@ class ScoreRules:
     repair_target_h: float = 24.0
     card_months: int = 2
     card_severity: Severity = "red"
+    patrols_per_week: float = 3.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> ScoreRules:
         return cls(dict(s.score_weights), s.score_lighting_floor, s.score_overdue_penalty,
                    s.score_repair_target_h, s.rectification_card_months,
-                   s.rectification_card_severity)
+                   s.rectification_card_severity, s.score_patrols_per_week)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,14 @@ class ReportFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class PatrolFacts:
+    """What scoring needs of one finished night patrol."""
+
+    zone: str
+    finished_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneMonthScore:
     """A zone's month: the score, every part and the figures behind it."""
 
@@ -92,6 +105,7 @@ class ZoneMonthScore:
     mean_time_to_repair_h: float | None
     reports: int
     reports_answered: int
+    patrols: int = 0  # finished in the month
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,18 +134,22 @@ class Rectification:
 def score_month(month: Period, now_ms: int, zones: Iterable[str],
                 lighting: Mapping[str, float | None], targets: Mapping[str, float],
                 alerts: Sequence[AlertFacts], reports: Sequence[ReportFacts],
-                rules: ScoreRules) -> list[ZoneMonthScore]:
+                rules: ScoreRules, patrols: Sequence[PatrolFacts] = ()) -> list[ZoneMonthScore]:
     """Every zone's score for `month` ([start, end) ms) as known at `now_ms`, zones sorted."""
     by_zone_alerts = _group(alerts)
     by_zone_reports = _group(reports)
+    start, end = month
+    patrolled = _group(p for p in patrols if start <= p.finished_at_ms < end
+                       and p.finished_at_ms <= now_ms)
     return [_score_zone(zone, month, now_ms, lighting.get(zone), targets[zone],
-                        by_zone_alerts.get(zone, []), by_zone_reports.get(zone, []), rules)
+                        by_zone_alerts.get(zone, []), by_zone_reports.get(zone, []), rules,
+                        len(patrolled.get(zone, [])) if patrolled else None)
             for zone in sorted(set(zones))]
 
 
 def _score_zone(zone: str, month: Period, now_ms: int, rate: float | None, target: float,
                 alerts: Sequence[AlertFacts], reports: Sequence[ReportFacts],
-                rules: ScoreRules) -> ZoneMonthScore:
+                rules: ScoreRules, patrols: int | None) -> ZoneMonthScore:
     start, end = month
     raised = sum(start <= a.raised_at_ms < end for a in alerts)
     due = [a for a in alerts if start <= a.deadline_ms < end]
@@ -149,10 +167,12 @@ def _score_zone(zone: str, month: Period, now_ms: int, rate: float | None, targe
         "overdue": max(0.0, 1.0 - rules.overdue_penalty * len(late)),
         "repair": None if mttr_h is None else min(1.0, rules.repair_target_h / max(mttr_h, 1e-9)),
         "citizen": answered / len(received) if received else None,
+        "patrol": None if patrols is None else patrol_part(patrols, month, now_ms,
+                                                           rules.patrols_per_week),
     }
     return ZoneMonthScore(zone, weighted_score(parts, rules.weights), parts, rate, target,
                           raised, len(due), on_time, on_time_rate, len(late), _severities(late),
-                          len(repaired), mttr_h, len(received), answered)
+                          len(repaired), mttr_h, len(received), answered, patrols or 0)
 
 
 def was_overdue(alert: AlertFacts, month: Period, now_ms: int) -> bool:
@@ -162,6 +182,16 @@ def was_overdue(alert: AlertFacts, month: Period, now_ms: int) -> bool:
     if alert.deadline_ms >= min(end, now_ms):
         return False
     return alert.resolved_at_ms is None or alert.resolved_at_ms > max(alert.deadline_ms, start)
+
+
+def patrol_part(patrols: int, month: Period, now_ms: int, per_week: float) -> float | None:
+    """Patrols against `per_week` x the weeks of the month up to `now_ms`, at most 1 (None
+    before the month has begun)."""
+    start, end = month
+    weeks = (min(end, now_ms) - start) / (7 * 24 * _HOUR_MS)
+    if weeks <= 0:
+        return None
+    return min(1.0, patrols / (per_week * weeks))
 
 
 def lighting_part(rate: float, target: float, floor: float) -> float:

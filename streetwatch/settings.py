@@ -33,7 +33,7 @@ from streetwatch.schemas import ID_PATTERN
 CONFIG_ENV = "STREETWATCH_CONFIG"
 DEFAULT_INGEST_CLIENT_ID = "streetwatch-ingest"
 DEFAULT_CONFIG_FILE = "streetwatch.toml"
-SCORE_PARTS = ("lighting", "on_time", "overdue", "repair", "citizen")  # api/scores.py
+SCORE_PARTS = ("lighting", "on_time", "overdue", "repair", "citizen", "patrol")  # api/scores.py
 
 # Service accounts contain '@', which is outside the gateway-id alphabet, so no gateway can be
 # named like them and `pattern write streetwatch/%u/#` never lets them publish as a gateway.
@@ -245,12 +245,13 @@ class Settings(BaseSettings):
 
     # Monthly zone scores and the rectification list (api/scores.py says how they are computed)
     score_weights: dict[str, float] = {"lighting": 40.0, "on_time": 30.0, "overdue": 10.0,
-                                       "repair": 10.0, "citizen": 10.0}
+                                       "repair": 10.0, "citizen": 10.0, "patrol": 10.0}
     score_lighting_floor: float = Field(0.9, ge=0, lt=1)
     score_overdue_penalty: float = Field(0.2, ge=0, le=1)
     score_repair_target_h: float = Field(24.0, gt=0, le=24 * 365)
     rectification_card_months: int = Field(2, ge=1, le=12)
     rectification_card_severity: Literal["red", "yellow", "blue"] = "red"
+    score_patrols_per_week: float = Field(3.0, gt=0, le=100)  # the `patrol` part's target
 
     # Crew console (`/console`, docs/console.md): a sign-in lasts `console_session_s` (a shift);
     # the open page asks for new alerts every `console_poll_s`; a place's map link is

@@ -75,7 +75,7 @@ def test_monthly_scores_by_hand(november):
     assert set(zones) == {"north", "south"}
     north = zones["north"]
     assert north["parts"] == pytest.approx({"lighting": 0.5, "on_time": 0.5, "overdue": 0.8,
-                                            "repair": 1.0, "citizen": 1.0})
+                                            "repair": 1.0, "citizen": 1.0, "patrol": None})
     assert north["score"] == 63.0
     assert (north["alerts_due"], north["overdue"], north["reports_answered"]) == (2, 1, 1)
     assert zones["south"]["score"] == 100.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 import pytest
 
@@ -162,3 +163,19 @@ def test_a_dark_mark_is_kept_when_telemetry_cannot_be_read(town):
     page = client.get(answer.headers["location"]).text
     assert "Telemetry could not be read" in page and 'data-mark="dark"' in page
     assert COOKIE in client.cookies
+
+
+def test_finished_patrols_count_in_the_monthly_score(town):
+    client = signed_in(town)
+    patrol = start(client)
+    client.post(f"/console/patrol/{patrol}/finish", data={"csrf": csrf_of(client)})
+    start(client)  # under way: not counted
+    scores = town.get("/api/v1/scores/monthly?month=2026-11", who="viewer").json()["zones"]
+    zones = {z["zone"]: z for z in scores}
+    weeks = (town.clock() - int(datetime.fromisoformat("2026-10-31T16:00:00Z").timestamp() * 1000)) / (7 * 24 * H)  # Nov 1st, Shanghai
+    assert zones["north"]["patrols"] == 1
+    assert zones["north"]["parts"]["patrol"] == pytest.approx(1 / (3 * weeks))
+    assert (zones["south"]["patrols"], zones["south"]["parts"]["patrol"]) == (0, 0.0)
+    table = town.get("/api/v1/scores/monthly?month=2026-11&format=csv", who="viewer").text
+    rows = {r["zone"]: r for r in csv.DictReader(io.StringIO(table))}
+    assert rows["north"]["patrols"] == "1" and float(rows["south"]["part_patrol"]) == 0.0

@@ -63,7 +63,7 @@ def test_a_month_by_hand():
     (north,) = score_month(NOV, 10 * DAY, ["north"], {"north": 0.945}, {"north": 0.99}, alerts,
                            reports, RULES)
     assert north.parts == pytest.approx({"lighting": 0.5, "on_time": 0.75, "overdue": 0.8,
-                                         "repair": 1.0, "citizen": 0.5})
+                                         "repair": 1.0, "citizen": 0.5, "patrol": None})
     assert (north.alerts_due, north.resolved_on_time, north.overdue, north.repaired) == (4, 3, 1, 3)
     assert north.alerts_raised == 4  # raised on day 0 and day 1 of the month
     assert north.mean_time_to_repair_h == pytest.approx(12.0)
@@ -74,7 +74,7 @@ def test_a_month_by_hand():
 def test_parts_without_data_are_left_out_not_given_away():
     (quiet,) = score_month(NOV, 10 * DAY, ["quiet"], {}, {"quiet": 0.99}, [], [], RULES)
     assert quiet.parts == {"lighting": None, "on_time": None, "overdue": 1.0, "repair": None,
-                           "citizen": None}
+                           "citizen": None, "patrol": None}
     assert quiet.score == 100.0
     assert weighted_score({"a": None}, DEFAULT_WEIGHTS) is None
 

@@ -25,7 +25,8 @@ SVG_LEAVES = {"line", "circle", "rect", "polyline"}
 
 def score(zone: str, value: float | None = 63.0) -> ZoneMonthScore:
     return ZoneMonthScore(zone, value, {"lighting": 0.5, "on_time": 0.5, "overdue": 0.8,
-                                        "repair": 1.0, "citizen": None}, 0.945, 0.99, 3, 2, 1, 0.5,
+                                        "repair": 1.0, "citizen": None, "patrol": None}, 0.945,
+                          0.99, 3, 2, 1, 0.5,
                           1, {"red": 1, "yellow": 0, "blue": 0}, 1, 6.0, 0, 0)
 
 
