@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +31,18 @@ class RequestMetrics:
         self.latency = Histogram("streetwatch_api_request_seconds", "Time to answer a request",
                                  ("method", "route"), buckets=LATENCY_BUCKETS_S,
                                  registry=self.registry)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one request (each label set's series looked up once, then kept: the
+        labels are templates and statuses, a bounded set)."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (self.requests.labels(method, route, str(status)),
+                                          self.latency.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 class AccessMiddleware:
@@ -57,33 +68,35 @@ class AccessMiddleware:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            self._record(Request(scope), status[0], time.perf_counter() - started)
+            self._record(scope, status[0], time.perf_counter() - started)
 
-    def _record(self, request: Request, status: int, seconds: float) -> None:
-        route = _route_of(request)
-        self.metrics.requests.labels(request.method, route, str(status)).inc()
-        self.metrics.latency.labels(request.method, route).observe(seconds)
-        principal = request.scope.get("state", {}).get("principal")
-        log_event(_log, "api.request", method=request.method, route=route,
-                  path=_loggable_path(request, route), status=status,
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        path = _path_of(scope)
+        route = _route_of(scope, path)
+        self.metrics.record(scope["method"], route, status, seconds)
+        principal = scope.get("state", {}).get("principal")
+        client = scope.get("client")
+        log_event(_log, "api.request", method=scope["method"], route=route,
+                  path=route if "{receipt}" in route else path, status=status,
                   ms=round(seconds * 1000, 2),
                   key=None if principal is None else f"{principal.name}#{principal.key_id}",
-                  client=request.client.host if request.client else None)
+                  client=client[0] if client else None)
 
 
-def _loggable_path(request: Request, route: str) -> str:
-    """The path, except where it carries a citizen's receipt code (the route template then)."""
-    return route if "{receipt}" in route else request.url.path
+def _path_of(scope: Scope) -> str:
+    """The request path as Starlette's `request.url.path` gives it (`?`, `#` and `\\` escaped),
+    without building the whole URL. A path carrying a citizen's receipt code is logged as its
+    route template instead (see _record)."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def _route_of(request: Request) -> str:
+def _route_of(scope: Scope, path: str) -> str:
     """The matched route's full template (`/api/v1/alerts/{alert_id}`); `unmatched` for a 404
     path (no raw path as a label). FastAPI mounts included routers, so the route knows its own
     path but not the prefix it was included under: that is the request path's leading part."""
-    route = request.scope.get("route")
-    template = getattr(route, "path", None)
+    template = getattr(scope.get("route"), "path", None)
     if not template:
         return "unmatched"
     depth = template.count("/")
-    prefix = "/".join(request.url.path.split("/")[:-depth]) if depth else ""
+    prefix = "/".join(path.split("/")[:-depth]) if depth else ""
     return prefix + template
