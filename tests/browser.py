@@ -9,11 +9,16 @@ git-ignored).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+
+from streetwatch.services.process import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,3 +50,21 @@ def artifact(name: str) -> Path:
     """A path under ARTIFACTS for a test's screenshot or saved page (the folder is made)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+@contextmanager
+def served(app) -> Iterator[str]:  # noqa: ANN001 - an ASGI app
+    """`app` under uvicorn on a free loopback port, in a thread: its base URL (stopped after)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
