@@ -12,6 +12,8 @@ command -v influx >/dev/null 2>&1 || need+=(influxdb-client)  # the `influx` she
 # Headless Chromium for the browser tests (report page, crew console), driven by Playwright from
 # PyPI pointed at this binary: Playwright's own browser download cannot run here.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A Chinese font, so the crew console's Chinese labels show (and its screenshots read) in Chromium.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing Debian packages: ${need[*]}"
