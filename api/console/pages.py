@@ -25,7 +25,9 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # a map link does not tell the map site where it came from
+    # A map link tells the map site nothing; same-origin (not no-referrer), since under
+    # no-referrer a browser sends `Origin: null` with the console's own form posts.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 ASSETS = {"console.css": "text/css; charset=utf-8",
