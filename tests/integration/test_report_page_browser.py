@@ -13,20 +13,17 @@ Skipped only when /usr/bin/chromium is absent.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from streetwatch.alerts.model import CITY_ZONE, rfc3339_ms
-from streetwatch.services.process import free_port
 from streetwatch.settings import RULES_USER
 
 from api_world import api_world
 from browser import A4_VIEWPORT, artifact, chromium, needs_chromium
+from browser import served as serving
 from report_month import EVERY_S, HOSTILE_ZONE, MONTH, NOV_1_MS, seed_november
 
 DASH = "\u2014"
@@ -38,20 +35,8 @@ def served(settings_for) -> Iterator[tuple[str, dict[str, str]]]:
     """(base URL, viewer's headers) of the seeded app under uvicorn on a free loopback port."""
     with api_world(settings_for(RULES_USER, rules_every_s=EVERY_S)) as world:
         seed_november(world)
-        server = uvicorn.Server(uvicorn.Config(world.client.app, host="127.0.0.1",
-                                               port=free_port(), log_config=None,
-                                               access_log=False))
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{server.config.port}", world.headers("viewer")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+        with serving(world.client.app) as base:
+            yield base, world.headers("viewer")
 
 
 # The page's way of writing numbers, written out again here (not imported from the page).
