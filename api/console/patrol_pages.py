@@ -99,11 +99,9 @@ def mark_lamp(request: Request, res: Res, fields: Form, session: SignedIn,
               patrol_id: PatrolId) -> Response:
     """Store the mark; a dark one is compared with telemetry (a mismatch raises an alert)."""
     lang = language(request)
-    if not csrf_ok(fields, session):
-        return _problem(request, session, "error.csrf", 403)
-    patrol = _visible(res, session, patrol_id)
-    if patrol is None:
-        return _problem(request, session, "error.not_found", 404)
+    patrol = _posted_to(request, res, fields, session, patrol_id)
+    if isinstance(patrol, Response):
+        return patrol
     mark, note = fields.get("mark"), _note(fields.get("note", ""))
     if mark not in MARKS or note is False:
         return _patrol_page(res, session, patrol_id, lang, "form.text_invalid", 422)
@@ -120,11 +118,9 @@ def mark_lamp(request: Request, res: Res, fields: Form, session: SignedIn,
 def add_lamp(request: Request, res: Res, fields: Form, session: SignedIn,
              patrol_id: PatrolId) -> Response:
     lang = language(request)
-    if not csrf_ok(fields, session):
-        return _problem(request, session, "error.csrf", 403)
-    patrol = _visible(res, session, patrol_id)
-    if patrol is None:
-        return _problem(request, session, "error.not_found", 404)
+    patrol = _posted_to(request, res, fields, session, patrol_id)
+    if isinstance(patrol, Response):
+        return patrol
     lamp = fields.get("lamp", "").strip()
     if lamp not in patrols(res).lamps_in_service(patrol.zone, res.clock()):
         return _patrol_page(res, session, patrol_id, lang, "patrol.no_lamp", 422, lamp=lamp)
@@ -136,12 +132,23 @@ def add_lamp(request: Request, res: Res, fields: Form, session: SignedIn,
 @router.post("/console/patrol/{patrol_id}/finish")
 def finish_patrol(request: Request, res: Res, fields: Form, session: SignedIn,
                   patrol_id: PatrolId) -> Response:
-    if not csrf_ok(fields, session):
-        return _problem(request, session, "error.csrf", 403)
-    if _visible(res, session, patrol_id) is None:
-        return _problem(request, session, "error.not_found", 404)
+    patrol = _posted_to(request, res, fields, session, patrol_id)
+    if isinstance(patrol, Response):
+        return patrol
     patrols(res).finish(patrol_id, res.clock())
     return RedirectResponse(f"/console/patrol/{patrol_id}", 303)
+
+
+def _posted_to(request: Request, res: Resources, fields: dict[str, str], session: Session,
+               patrol_id: int) -> PatrolRecord | Response:
+    """The patrol a form posts to, or the page refusing the post (403 without the session's
+    CSRF token, 404 for a patrol not in the key's zones)."""
+    if not csrf_ok(fields, session):
+        return _problem(request, session, "error.csrf", 403)
+    patrol = _visible(res, session, patrol_id)
+    if patrol is None:
+        return _problem(request, session, "error.not_found", 404)
+    return patrol
 
 
 def _visible(res: Resources, session: Session, patrol_id: int) -> PatrolRecord | None:

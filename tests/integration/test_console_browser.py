@@ -28,7 +28,7 @@ from streetwatch.registry.store import load_lamps, upsert_devices
 from streetwatch.settings import RULES_USER
 
 from api_world import ZONE_CREW, api_world
-from browser import artifact, chromium, served
+from browser import artifact, chromium, needs_chromium, served
 from rule_drive import FixedNights
 
 PHONE = {"width": 360, "height": 740}
@@ -75,6 +75,7 @@ def fits_the_phone(page) -> None:  # noqa: ANN001
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
+@needs_chromium
 def test_a_crew_works_its_alerts_and_a_patrol_in_the_browser(console):
     world, base = console
     api = httpx.Client(base_url=base, headers=world.headers("viewer"), timeout=30)
