@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 
+from api.console import patrol_api
 from api.console.routes import router as console_router
 from api.observability import AccessMiddleware, RequestMetrics
 from api.resources import Resources, open_resources, wall_clock_ms
@@ -105,7 +106,7 @@ def app_from_env() -> FastAPI:
 def _resource_routers() -> list[APIRouter]:
     """The `/api/v1` routers, one module per resource."""
     return [devices.router, readings.router, lighting.router, alerts.router, citizen.router,
-            scores.router]
+            scores.router, patrol_api.router]
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
