@@ -1,4 +1,4 @@
-"""`/api/v1/patrols` (manager): a month's night patrols with every lamp marked, as JSON or as
+"""`/api/v1/patrols` (manager; api/app.py includes it with the other `/api/v1` routers): a month's night patrols with every lamp marked, as JSON or as
 the CSV the console gives for one patrol (api/console/patrol_views.py), for the town office's
 spreadsheets. A zone-bound key gets its zones' patrols only."""
 
@@ -48,7 +48,7 @@ class PatrolMonth(BaseModel):
     patrols: list[PatrolOut]
 
 
-@router.get("/api/v1/patrols", response_model=PatrolMonth,
+@router.get("/patrols", response_model=PatrolMonth,
             responses={200: {"content": {"text/csv": {}}}})
 def month_patrols(request: Request, principal: Manager, res: Res, month: Month = None,
                   zone: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,

@@ -58,6 +58,7 @@ ROUTES: list[tuple[str, str, str | None, object]] = [
     ("GET", "/api/v1/scores/monthly", "viewer", None),
     ("GET", "/api/v1/ranking/quarterly", "viewer", None),
     ("GET", "/api/v1/rectification", "viewer", None),
+    ("GET", "/api/v1/patrols", "manager", None),
 ]
 QUERIES = {"/api/v1/lighting-rate/series": "?zone=north",
            "/api/v1/lighting-rate/nightly": "?zone=north&from=2026-11-01T00:00:00Z"
