@@ -1,6 +1,7 @@
-"""`/api/v1/patrols` (manager; api/app.py includes it with the other `/api/v1` routers): a month's night patrols with every lamp marked, as JSON or as
-the CSV the console gives for one patrol (api/console/patrol_views.py), for the town office's
-spreadsheets. A zone-bound key gets its zones' patrols only."""
+"""`/api/v1/patrols` (manager; api/app.py includes it with the other `/api/v1` routers): a
+month's night patrols with every lamp marked, as JSON or as the CSV the console gives for one
+patrol (api/console/patrol_views.py), for the town office's spreadsheets. A zone-bound key gets
+its zones' patrols only."""
 
 from __future__ import annotations
 

@@ -106,8 +106,8 @@ def mark_lamp(request: Request, res: Res, fields: Form, session: SignedIn,
     if mark not in MARKS or note is False:
         return _patrol_page(res, session, patrol_id, lang, "form.text_invalid", 422)
     lamp = fields.get("lamp", "")
-    outcome = record_mark(res, patrols(res), patrol, lamp, mark, note or None,  # type: ignore[arg-type]
-                          session.principal.name)
+    outcome = record_mark(res, patrols(res), patrol, lamp, mark,  # type: ignore[arg-type]
+                          note or None, session.principal.name)
     if not outcome.stored:
         return _patrol_page(res, session, patrol_id, lang, "patrol.finished", 409)
     query = "" if outcome.compared else f"?unchecked={lamp}"

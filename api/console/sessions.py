@@ -54,7 +54,8 @@ class SessionStore:
         once, as the cookie). Expired sessions of every key are swept on the way."""
         token = secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
-            conn.execute(delete(_SESSIONS).where(_SESSIONS.c.expires_at <= datetime_from_ms(now_ms)))
+            conn.execute(delete(_SESSIONS)
+                         .where(_SESSIONS.c.expires_at <= datetime_from_ms(now_ms)))
             conn.execute(insert(_SESSIONS).values(
                 token_hash=token_hash(token), key_id=key_id, csrf_token=secrets.token_urlsafe(32),
                 created_at=datetime_from_ms(now_ms),
