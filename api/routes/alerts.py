@@ -22,7 +22,6 @@ from api.alerts import (
     visible_alert,
 )
 from api.auth import Crew, Manager, Viewer
-from api.formats import json_answer
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor
 from api.resources import Res
 from streetwatch.alerts.model import AlertKind, Severity
@@ -48,7 +47,8 @@ def list_alerts(
     """Newest first (by id); a zone-bound key sees its zones only."""
     after = decode_cursor(cursor, int)
     which = alert_filter(principal, res.clock(), state, zone, severity, kind, overdue)
-    return json_answer(alert_page(res.alerts, which, after, limit))  # type: ignore[arg-type]
+    return Response(alert_page(res.alerts, which, after, limit),  # type: ignore[arg-type]
+                    media_type="application/json")
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its full history")

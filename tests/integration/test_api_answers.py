@@ -37,15 +37,23 @@ def test_an_alert_page_is_byte_for_byte_what_its_models_write(api_on):
     assert api_on.post("/api/v1/alerts/2/resolve", who="crew",
                        json={"note": "new lamp\n\tdone \u2603"}).status_code == 200
 
-    for limit in (2, 100):
-        answer = api_on.get("/api/v1/alerts", who="viewer", params={"limit": limit})
-        stored = alerts.page(AlertFilter(), None, limit + 1)
-        cursor = answer.json()["next_cursor"]
-        expected = Page[AlertOut](items=[alert_out(a) for a in stored[:limit]],
-                                  next_cursor=cursor)
-        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
-        assert answer.content == expected.model_dump_json().encode()
-        assert (cursor is None) == (limit == 100)
+    def pages_as_the_models_write_them() -> None:
+        for limit in (2, 100):
+            answer = api_on.get("/api/v1/alerts", who="viewer", params={"limit": limit})
+            stored = alerts.page(AlertFilter(), None, limit + 1)
+            cursor = answer.json()["next_cursor"]
+            expected = Page[AlertOut](items=[alert_out(a) for a in stored[:limit]],
+                                      next_cursor=cursor)
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            assert answer.content == expected.model_dump_json().encode()
+            assert (cursor is None) == (limit == 100)
+
+    pages_as_the_models_write_them()
+    api_on.clock.now_ms += 1  # alerts shown before, changed since: never their old JSON
+    assert api_on.post("/api/v1/alerts/3/ack", who="crew").status_code == 200
+    alerts.repeat("lamp:L0", "lamp_out", T0_MS + 5, ("L0",), "still dark")
+    pages_as_the_models_write_them()
 
 
 def test_a_device_page_is_byte_for_byte_what_its_models_write(api_on):
