@@ -17,7 +17,9 @@ from streetwatch.alerts.records import AlertFilter
 from streetwatch.errors import InfluxError
 from streetwatch.logs import log_event
 
-MAX_SHOWN = 200  # open alerts on one page (a crew's zone holds a few dozen on a bad night)
+# Open alerts on one page (a crew's zone holds a few dozen on a bad night); past it the newest
+# are shown (the store pages by id), and the page says so.
+MAX_SHOWN = 200
 _log = logging.getLogger(__name__)
 
 

@@ -231,3 +231,13 @@ def test_the_access_log_holds_neither_key_nor_session_token(api, caplog):
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "api.request" in logged and f"{ZONE_CREW}#" in logged
     assert api.keys[ZONE_CREW] not in logged and token not in logged
+
+
+def test_past_the_page_limit_the_newest_are_shown_and_the_page_says_so(api, monkeypatch):
+    from api.console import alert_board
+
+    monkeypatch.setattr(alert_board, "MAX_SHOWN", 2)
+    oldest, *newer = [raise_alert(api, lamp=f"L{n}", deadline_h=10 - n) for n in range(3)]
+    html = signed_in(api).get("/console").text
+    assert [int(x) for x in re.findall(r'data-alert-id="(\d+)"', html)] == newer[::-1]
+    assert "More alerts are open than shown: the 2 newest" in html
