@@ -36,7 +36,7 @@ class Card:
     map_url: str | None
     overdue: bool
     new: bool
-    due: str
+    due: str | None  # time left or overdue by; None once resolved
     deadline: str
     raised: str
     acknowledged: str | None
@@ -75,7 +75,8 @@ def map_link(url_pattern: str, lat: float | None, lon: float | None) -> str | No
 def card(alert: StoredAlert, now_ms: int, tz: ZoneInfo, lang: Language, map_url: str) -> Card:
     overdue = is_overdue(alert, now_ms)
     left = alert.deadline_ms - now_ms
-    due = text(lang, "alert.overdue" if overdue else "alert.left", d=duration(lang, left))
+    due = None if not alert.is_open else text(lang, "alert.overdue" if overdue else "alert.left",
+                                              d=duration(lang, left))
     place = alert.place
     where = None
     if place.road is not None:
@@ -94,7 +95,7 @@ def card(alert: StoredAlert, now_ms: int, tz: ZoneInfo, lang: Language, map_url:
         state_label=text(lang, f"state.{alert.state}"), message=alert.message, place=where,
         devices=text(lang, "alert.devices", devices=", ".join(alert.devices) or alert.subject),
         map_url=map_link(map_url, place.lat, place.lon), overdue=overdue,
-        new=0 <= now_ms - alert.raised_at_ms < NEW_FOR_MS, due=due,
+        new=alert.is_open and 0 <= now_ms - alert.raised_at_ms < NEW_FOR_MS, due=due,
         deadline=text(lang, "alert.deadline", time=local_time(alert.deadline_ms, tz)),
         raised=text(lang, "alert.raised", time=local_time(alert.raised_at_ms, tz)),
         acknowledged=by("alert.acknowledged_by", alert.acknowledged_by, alert.acknowledged_at_ms),

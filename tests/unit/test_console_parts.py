@@ -136,6 +136,10 @@ def test_a_card_says_time_left_or_overdue_in_the_crews_words_and_the_towns_time(
     assert is_overdue(marked, 0) and not is_overdue(stored(4, deadline_ms=H), H - 1)
     assert card(stored(5, place=Place()), 60_000, TZ, "en", "geo:{lat},{lon}").map_url is None
     assert card(stored(6), 60_000, TZ, "en", "geo:{lat},{lon}").new
+    done = card(stored(7, state="resolved", resolved_at_ms=H, resolved_by="crew-north",
+                       resolve_note="fixed"), 2 * H, TZ, "en", "geo:{lat},{lon}")
+    assert (done.due, done.new, done.overdue) == (None, False, False)
+    assert done.resolved == "Resolved by crew-north at 1970-01-01 09:00"
 
 
 # Labels -----------------------------------------------------------------------------------------
