@@ -169,11 +169,14 @@ class AlertStore:
                                                               newest_first)]
 
     def page_rows(self, which: AlertFilter, after_id: int | None, limit: int,
-                  newest_first: bool = True) -> Sequence[Row[Any]]:
-        """The `alerts` rows (every column, in table order) of `page`, for a reader that builds
-        its own answer from them (the API's JSON pages skip the StoredAlert in between)."""
+                  newest_first: bool = True,
+                  columns: Sequence[ColumnElement[Any]] | None = None) -> Sequence[Row[Any]]:
+        """The `alerts` rows of `page`, for a reader that builds its own answer from them (the
+        API's JSON pages skip the StoredAlert in between): `columns` of them (default: every
+        column, in table order)."""
         order = _ALERTS.c.id.desc() if newest_first else _ALERTS.c.id.asc()
-        query = select(_ALERTS).where(*_matching(which)).order_by(order).limit(limit)
+        query = (select(*(_ALERTS.columns if columns is None else columns))
+                 .where(*_matching(which)).order_by(order).limit(limit))
         if after_id is not None:
             query = query.where(_ALERTS.c.id < after_id if newest_first
                                 else _ALERTS.c.id > after_id)
