@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Annotated, Any, Literal
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import DateTime, type_coerce
 
 from api.keys import Principal
 from api.pagination import next_cursor, page_json
@@ -25,7 +26,7 @@ from streetwatch.alerts.model import AlertEvent, AlertKind, Severity, rfc3339_ms
 from streetwatch.alerts.records import AlertFilter, AlertState, HistoryEntry, StoredAlert
 from streetwatch.alerts.store import AlertStore
 from streetwatch.registry.models import Alert
-from streetwatch.registry.timestamps import ms_from_datetime
+from streetwatch.registry.timestamps import UtcDateTime, ms_from_datetime
 from streetwatch.schemas import ID_PATTERN
 
 TEXT_CHARS = 2000  # comments and resolve notes: plain text, kept as written
@@ -136,7 +137,7 @@ def alert_page(store: AlertStore, which: AlertFilter, after_id: int | None,
                limit: int) -> bytes:
     """One page as `Page[AlertOut]` writes it (JSON), newest first (ids descend; the cursor is
     the last id shown), written from the rows."""
-    rows = store.page_rows(which, after_id, limit + 1)
+    rows = store.page_rows(which, after_id, limit + 1, columns=_READ)
     return page_json([_alert_bytes(tuple(row)) for row in rows[:limit]],
                      next_cursor([row.id for row in rows], limit))
 
@@ -155,6 +156,10 @@ _PICK = itemgetter(*(list(_ALERT_COLUMNS).index(name) for name in (
     "position_on_road", "lat", "lon", "raised_at", "last_seen_at", "seen_count", "deadline",
     "overdue", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
     "resolve_note", "assigned_to", "assigned_at")))
+# Every column in table order, times read as the driver's datetimes (UtcDateTime's wrapper
+# around each cost a page of 100 alerts 0.4 ms; _text makes them UTC).
+_READ = [type_coerce(column, DateTime(timezone=True)).label(column.name)
+         if isinstance(column.type, UtcDateTime) else column for column in Alert.__table__.c]
 
 
 def alert_json(row: Sequence[Any]) -> dict[str, object]:
@@ -176,7 +181,12 @@ def alert_json(row: Sequence[Any]) -> dict[str, object]:
 
 
 def _text(moment: datetime | None) -> str | None:
-    return None if moment is None else rfc3339_ms(ms_from_datetime(moment))  # type: ignore[arg-type]
+    """A stored time as RFC 3339 UTC text: aware from PostgreSQL (in the session's zone), naive
+    UTC from SQLite."""
+    if moment is None:
+        return None
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return rfc3339_ms(ms_from_datetime(utc))  # type: ignore[arg-type]
 
 
 def visible_alert(store: AlertStore, principal: Principal, alert_id: int) -> StoredAlert:
