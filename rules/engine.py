@@ -15,7 +15,14 @@ from rules.lamps import LampRules
 from rules.lifecycle import AlertBook, AlertSink, OpenAlert
 from rules.lighting import BelowTargetRule, LightingRate, city_sample
 from rules.schedule import LightsOnSchedule
-from streetwatch.alerts.model import CITY_ZONE, DRAIN_ALERT_KINDS, AlertEvent, Notice
+from streetwatch.alerts.model import (
+    CITY_ZONE,
+    DRAIN_ALERT_KINDS,
+    PEOPLE_ALERT_KINDS,
+    AlertEvent,
+    AlertKind,
+    Notice,
+)
 
 if TYPE_CHECKING:
     from streetwatch.settings import Settings
@@ -56,15 +63,25 @@ class RuleEngine:
         return self.lamps.now
 
     def adopt(self, alert: OpenAlert) -> None:
-        """An alert open in storage before the core started (live runner restart)."""
+        """An alert open in storage before the core started (live runner restart), or one people
+        raised through the API while it runs (only the book holds those: no detector does)."""
         self.book.adopt(alert)
         condition = alert.condition
+        if condition.kind in PEOPLE_ALERT_KINDS:
+            return
         if condition.kind == "zone_below_target":
             self.below.assume(condition.zone)
         elif condition.kind in DRAIN_ALERT_KINDS:
             self.drains.assume(condition)
         else:
             self.lamps.assume(condition)
+
+    def release(self, alert_id: int, subject: str, kind: AlertKind) -> None:
+        """Let go of a people's alert that was resolved elsewhere (the API, the console): it is
+        no longer the book's to mark overdue."""
+        held = self.book.open.get((subject, kind))
+        if kind in PEOPLE_ALERT_KINDS and held is not None and held.id == alert_id:
+            del self.book.open[(subject, kind)]
 
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         self.lamps.lamp_reading(lamp_id, ts_ms, on, fault)

@@ -41,8 +41,8 @@ from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
 from rules.sources import fleet_of, stored_history, stored_observations
 from rules.webhooks import TopicCourier
-from streetwatch.alerts.model import AlertEvent, Notice
-from streetwatch.alerts.records import Delivery
+from streetwatch.alerts.model import PEOPLE_ALERT_KINDS, AlertEvent, AlertKind, Notice
+from streetwatch.alerts.records import AlertFilter, Delivery, StoredAlert
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.lineproto import alert_event_line, lighting_rate_line
@@ -58,6 +58,7 @@ ADVANCE_LAG_MS = 500
 SUBSCRIPTION = "streetwatch/#"
 MAX_PENDING_LINES = 200_000
 STUCK_AFTER_S = 60.0
+ADOPT_PAGE = 500  # people's open alerts read per query, once a tick
 OUTBOX_EVERY_MS = 500  # how often the loop looks for events people made, to publish them
 
 
@@ -99,6 +100,8 @@ class RuleRunner:
         self._unpublished: list[AlertEvent | Notice] = []  # events of a rebuild run before connect()
         self.outbox = TopicCourier(store, self._publish_line, self._relayed, wall_ms)
         self.next_outbox_ms = 0
+        # people's alerts the core holds: id -> (subject, kind)
+        self.adopted_people: dict[int, tuple[str, AlertKind]] = {}
 
     # Start ---------------------------------------------------------------------------------------
     def rebuild(self, fleet_records: Iterable,  # noqa: ANN001 - LampRecord list
@@ -120,8 +123,7 @@ class RuleRunner:
         # detector of its sees, but their deadlines make them overdue and escalate like any.
         open_alerts = self.store.open_alerts()
         for stored in open_alerts:
-            self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
-                                      stored.deadline_ms, stored.overdue))
+            self._adopt(stored)
         count = 0
         for item in replay_items(self.core, stored_observations(self.influx, start, now), start,
                                  now, every):
@@ -131,6 +133,35 @@ class RuleRunner:
         log_event(log, "rules.rebuilt", adopted=len(open_alerts), outputs=count,
                   lamps=len(self.core.fleet), drains=len(self.core.drains), from_ms=start,
                   to_ms=now)
+
+    def _adopt(self, stored: StoredAlert) -> None:
+        assert self.core is not None
+        self.core.adopt(OpenAlert(stored.id, stored.condition, stored.severity,
+                                  stored.deadline_ms, stored.overdue))
+        if stored.condition.kind in PEOPLE_ALERT_KINDS:
+            self.adopted_people[stored.id] = (stored.condition.subject, stored.condition.kind)
+
+    def adopt_people_alerts(self) -> int:
+        """Adopt the open alerts people raised (citizen reports, patrol mismatches, through the
+        API) that this runner does not hold yet, so their deadlines make them overdue and
+        escalate while it runs, not only after its next restart. Once a tick: all of them are
+        read (few are open at a time), not "ids above the last seen", which a transaction that
+        commits late would slip past. Returns how many were new."""
+        still_open: set[int] = set()
+        new = 0
+        for kind in PEOPLE_ALERT_KINDS:
+            after = None
+            while rows := self.store.page(AlertFilter(state="open", kind=kind), after,
+                                          ADOPT_PAGE, newest_first=False):
+                for stored in rows:
+                    still_open.add(stored.id)
+                    if stored.id not in self.adopted_people:
+                        self._adopt(stored)
+                        new += 1
+                after = rows[-1].id
+        for gone in self.adopted_people.keys() - still_open:  # resolved through the API
+            self.core.release(gone, *self.adopted_people.pop(gone))  # type: ignore[union-attr]
+        return new
 
     # Loop ----------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -184,6 +215,8 @@ class RuleRunner:
         """Ticks strictly before `ts_ms` come first, as in replay (a reading stamped exactly
         at a tick counts for that tick)."""
         assert self.core is not None
+        if self.next_tick < ts_ms:
+            self.adopt_people_alerts()
         while self.next_tick < ts_ms:
             for sample in self.core.tick(self.next_tick):
                 self._emit(sample)

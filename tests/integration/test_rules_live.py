@@ -234,3 +234,32 @@ def test_a_restart_adopts_alerts_people_raised_without_clearing_them(town, mosqu
         thread.join(10)
     assert [h.event for h in store.history(waiting)] == ["raised"]
     assert store.get(waiting).is_open and store.get(late).is_open
+
+
+def test_alerts_people_raise_while_it_runs_are_adopted_and_let_go_once_resolved(town, mosquitto):
+    """A citizen report and a patrol mismatch raised through the API while the runner runs are
+    adopted at its next tick (not only at a restart), so one already past its deadline is marked
+    overdue; one resolved through the API is let go (the book no longer holds it)."""
+    settings, sql = town
+    store = AlertStore(sql)
+    runner, stop, thread = start_runner(settings, sql)
+    try:
+        wait_for(lambda: runner.ticks >= 1, 30, "the first tick")
+        now_ms = int(time.time() * 1000)
+        late = store.raise_alert(Condition("patrol_mismatch", "lamp:L003", "Z1", ("L003",),
+                                           "patrol: L003 dark, telemetry says lit"),
+                                 now_ms - 60_000, "yellow", now_ms - 1000, actor="patrol").id
+        fixed = store.raise_alert(Condition("citizen_report", "lamp:L004", "Z1", ("L004",),
+                                            "citizen: L004 is dark"),
+                                  now_ms - 60_000, "yellow", now_ms + 86_400_000,
+                                  actor="citizen").id
+        wait_for(lambda: "overdue" in [h.event for h in store.history(late)], 30,
+                 "the patrol mismatch raised mid-run marked overdue")
+        wait_for(lambda: fixed in runner.adopted_people, 30, "the citizen report adopted")
+        store.resolve(fixed, int(time.time() * 1000), "crew-1", "lamp replaced")
+        wait_for(lambda: fixed not in runner.adopted_people, 30, "the resolved report let go")
+        assert ("lamp:L004", "citizen_report") not in runner.core.book.open
+    finally:
+        stop.set()
+        thread.join(10)
+    assert [h.event for h in store.history(fixed)] == ["raised", "resolved"]
