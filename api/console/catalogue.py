@@ -42,6 +42,7 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "app.title": ("Streetwatch crew console", "路灯与排水 班组控制台"),
         "nav.alerts": ("Alerts", "告警"),
         "nav.patrol": ("Night patrol", "夜间巡查"),
+        "nav.report": ("Monthly report", "月度报告"),
         "nav.signout": ("Sign out", "退出"),
         "nav.language": ("Language", "语言"),
         "lang.en": ("English", "English"),

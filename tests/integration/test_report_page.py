@@ -17,6 +17,7 @@ from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.settings import RULES_USER
 
 from api_world import ZONE_CREW, api_world
+from console_client import browser, signed_in
 from report_month import EVERY_S, HOSTILE_ZONE, MONTH, NOW_MS, seed_november
 
 PAGE = f"/reports/monthly?month={MONTH}"
@@ -143,3 +144,16 @@ def test_report_monthly_html_writes_the_bytes_the_api_serves(november, tmp_path)
     assert run.stdout == ""
     assert written.read_bytes() == served.content
     assert len(served.content) > 10_000
+
+
+def test_the_console_serves_the_same_page_to_a_signed_in_browser(november):
+    """A plain browser cannot send `Authorization`: the console's session opens the same page at
+    /console/report (same bytes for the same key, the key's zones only); no session, no page."""
+    for who in ("admin", ZONE_CREW):
+        console = signed_in(november, who)
+        page = console.get(f"/console/report?month={MONTH}")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+        assert page.content == november.get(PAGE, who=who).content
+    assert console.get("/console/report?month=2026-13").status_code == 422
+    stranger = browser(november).get(f"/console/report?month={MONTH}")
+    assert (stranger.status_code, stranger.headers["location"]) == (303, "/console/signin")
