@@ -17,12 +17,15 @@ weighted by `ScoreRules.weights` (settings `score_weights`):
   Left out when nobody in the town finished a patrol that month: a town that does not patrol
   through the console is not scored on it, a zone that does not patrol while others do scores 0.
 
-A part without data (no lighting samples, no alert due, nothing repaired, no report, no patrol
-in the town) is left out and the other weights share its share: a zone is not rewarded or
-punished for what did not happen. The quarterly ranking orders zones by the mean of their monthly scores (months without
-a score are skipped), ties broken by on-time rate, then zone id. The rectification list names
-the zones with alerts past deadline in the month; a zone gets a yellow card when it had overdue
-alerts of `card_severity` in `card_months` consecutive months ending with this one.
+A part without data (no lighting samples, no alert due, nothing repaired, no report, no patrol in
+the town) is left out and the other weights share its share: a zone is not rewarded or punished for
+what did not happen. A month of which nothing at all is known (no lighting sample, no alert open at
+any moment of it, no report, no patrol: a month not yet begun, a zone not yet in service) has no
+score, rather than 100 from its overdue part alone. The quarterly ranking orders zones by the mean
+of their monthly scores (months without a score are skipped), ties broken by on-time rate, then
+zone id. The rectification list names the zones with alerts past deadline in the month; a zone gets
+a yellow card when it had overdue alerts of `card_severity` in `card_months` consecutive months
+ending with this one.
 """
 
 from __future__ import annotations
@@ -170,6 +173,10 @@ def _score_zone(zone: str, month: Period, now_ms: int, rate: float | None, targe
         "patrol": None if patrols is None else patrol_part(patrols, month, now_ms,
                                                            rules.patrols_per_week),
     }
+    if all(v is None for name, v in parts.items() if name != "overdue") and not any(
+            a.raised_at_ms < min(end, now_ms + 1) and
+            (a.resolved_at_ms is None or a.resolved_at_ms >= start) for a in alerts):
+        parts["overdue"] = None  # nothing at all is known of the zone's month: no score, not 100
     return ZoneMonthScore(zone, weighted_score(parts, rules.weights), parts, rate, target,
                           raised, len(due), on_time, on_time_rate, len(late), _severities(late),
                           len(repaired), mttr_h, len(received), answered, patrols or 0)

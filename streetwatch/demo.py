@@ -200,7 +200,9 @@ def print_api_key(settings: Settings) -> None:
     typer.echo(f"The HTTP API: {api}/docs (OpenAPI), with this demo's manager key:\n"
                f"  curl -H 'Authorization: Bearer {key}' {api}/api/v1/lighting-rate\n"
                f"  curl -H 'Authorization: Bearer {key}' '{api}/api/v1/alerts?state=open'\n"
-               f"  (docs/api.md has the rest)\n")
+               f"  (docs/api.md has the rest)\n"
+               f"The crew console (sign in with the key): {api}/console, and the monthly report "
+               f"page: {api}/console/report\n")
 
 
 COUNTED = {"lamp": "on", "drain": "level_cm", "rain": "rain_mm", "ingest_reject": "payload"}

@@ -72,11 +72,26 @@ def test_a_month_by_hand():
 
 
 def test_parts_without_data_are_left_out_not_given_away():
-    (quiet,) = score_month(NOV, 10 * DAY, ["quiet"], {}, {"quiet": 0.99}, [], [], RULES)
-    assert quiet.parts == {"lighting": None, "on_time": None, "overdue": 1.0, "repair": None,
-                           "citizen": None, "patrol": None}
-    assert quiet.score == 100.0
+    (lit,) = score_month(NOV, 10 * DAY, ["lit"], {"lit": 0.945}, {"lit": 0.99}, [], [], RULES)
+    assert lit.parts == pytest.approx({"lighting": 0.5, "on_time": None, "overdue": 1.0,
+                                       "repair": None, "citizen": None, "patrol": None})
+    assert lit.score == 60.0  # (40 x 0.5 + 10 x 1) / 50: no alert stood overdue
     assert weighted_score({"a": None}, DEFAULT_WEIGHTS) is None
+
+
+@pytest.mark.parametrize(("month", "alerts", "score"), [
+    (NOV, [], None),                                              # nothing known of the month
+    (DEC, [alert(raised=0, deadline=DAY, resolved=DAY)], None),   # resolved before it began
+    (NOV, [alert(raised=DAY, deadline=40 * DAY)], 100.0),  # open, not overdue: known, and fine
+    (NOV, [alert(raised=DAY, deadline=2 * DAY)], 20.0),    # due, open past it: (30x0 + 10x.8)/40
+])
+def test_a_month_of_which_nothing_is_known_has_no_score_not_100(month, alerts, score):
+    """Only the overdue part can have data with nothing else known (no lighting sample, no
+    report, no patrol): then it needs an alert that stood open in the month up to now."""
+    (zone,) = score_month(month, 10 * DAY if month == NOV else 35 * DAY, ["north"], {},
+                          {"north": 0.99}, alerts, [], RULES)
+    assert zone.score == score
+    assert (zone.parts["overdue"] is None) == (score is None)
 
 
 @given(st.dictionaries(st.sampled_from(list(DEFAULT_WEIGHTS)),
