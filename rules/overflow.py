@@ -22,6 +22,9 @@ class OverflowConfig:
     horizon_ms: int = 30 * MIN_MS
     window_ms: int = 30 * MIN_MS  # readings the rate of rise is taken from
     min_points: int = 4  # fewer readings in the window: no projection (too little evidence)
+    # the rise the projection stands on (rate x the readings' span) must be at least this: ~2 cm
+    # is what a level sensor's noise covers, however fast it looks between readings seconds apart
+    min_rise_cm: float = 2.0
 
 
 def robust_level(points: Sequence[tuple[int, float]]) -> float:
@@ -62,6 +65,8 @@ def overflow_imminent(points: Sequence[tuple[int, float]], depth_cm: float, over
     if len({ts for ts, _ in recent}) < config.min_points:
         return None
     rise = rise_cm_per_min(recent)
+    if rise is not None and rise * (latest - recent[0][0]) / MIN_MS < config.min_rise_cm:
+        return None  # too little rise over the window to be told from noise
     minutes = None if rise is None else minutes_to_overflow(level, overflow_cm, rise)
     if minutes is not None and minutes * MIN_MS <= config.horizon_ms:
         return (f"rising {rise:.2f} cm/min from {level:.1f} cm: overflow level {overflow_cm:.1f} "

@@ -47,6 +47,20 @@ def test_too_few_readings_give_no_projection():
     assert rise_cm_per_min([(0, 1.0)]) is None
 
 
+def test_noise_between_readings_seconds_apart_is_no_rise():
+    """A sensor reporting every second with +-1 cm of noise: pairwise slopes look fast (cm per
+    minute), but the rise they stand on across the window is within the noise (under
+    `min_rise_cm`), so nothing is projected. The same rate kept up for minutes is a rise."""
+    noise = [0.0, 0.9, 1.7, 0.2, 1.1, 1.9, 0.4, 1.5, 1.8]  # creeping up 1.8 cm in 8 s
+    dense = [(k * 1000, 17.5 + n) for k, n in enumerate(noise)]
+    assert rise_cm_per_min(dense) > 7.0  # as fast as a flood... over 8 seconds
+    assert overflow_imminent(dense, DEPTH, OVERFLOW) is None
+    kept_up = series(60, 6.0, minutes=10, every=1)  # 6 cm/min for 10 min: 60 cm of rise
+    assert overflow_imminent(kept_up, DEPTH, OVERFLOW) is not None
+    strict = OverflowConfig(min_rise_cm=0.0)  # the guard off: the noise would be projected
+    assert overflow_imminent(dense, DEPTH, OVERFLOW, strict) is not None
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.floats(0, 179), st.floats(0.01, 50), st.floats(0.01, 50))
 def test_the_projection_is_monotone_in_the_rate_of_rise(level, rise_a, rise_b):
