@@ -170,10 +170,15 @@ class ApiKeyStore:
             if not key_matches(key, row.secret_hash):
                 return None
             self._verified[row.id] = digest
-        zones = None if row.zones is None else frozenset(row.zones.split(","))
-        principal = Principal(row.id, row.name, row.role, zones)
+        principal = principal_of(row.id, row.name, row.role, row.zones)
         self._recent[digest] = (principal, read_at)
         return principal
+
+
+def principal_of(key_id: int, name: str, role: Role, zones: str | None) -> Principal:
+    """The principal of an `api_keys` row's values (zones stored comma-joined, None: every
+    zone): the one reading of that column for keys and the console's sessions alike."""
+    return Principal(key_id, name, role, None if zones is None else frozenset(zones.split(",")))
 
 
 def _new_key() -> tuple[str, str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, insert, select
 
-from api.keys import Principal
+from api.keys import Principal, principal_of
 from streetwatch.registry.models import ApiKey, ConsoleSession
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 
@@ -77,11 +77,10 @@ class SessionStore:
             row = conn.execute(query).one_or_none()
         if row is None:
             return None
-        zones = None if row.zones is None else frozenset(row.zones.split(","))
         expires = ms_from_datetime(row.expires_at)
         assert expires is not None, "NOT NULL column"
-        return Session(row.id, Principal(row.key_id, row.name, row.role, zones), row.csrf_token,
-                       expires)
+        return Session(row.id, principal_of(row.key_id, row.name, row.role, row.zones),
+                       row.csrf_token, expires)
 
     def close(self, token: str | None) -> None:
         """Sign out: the session row is deleted (nothing happens for an unknown token)."""
