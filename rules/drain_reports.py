@@ -405,7 +405,7 @@ def dredging_row(site: DrainSite, levels: Mapping[int, tuple[float, int]],
     creep = theil_sen_slope(points) if judged else None
     rise = points[-1][1] - points[0][1] if judged else None
     latest = points[-1][1] if points else None
-    overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
+    overflow = site.overflow_level_cm
     return DredgingRow(site.id, site.zone, baselines, dry_days, creep, rise, latest, overflow,
                        _capacity_used_pct(latest, overflow),
                        _weeks_to_overflow(latest, overflow, creep), flag)

@@ -141,7 +141,7 @@ class _Drain:
             band = self.configured
             self.quiet_below = [band.median_cm + (band.high_cm - band.median_cm) / 2] * 24
         self.alerts = 0  # conditions active for this drain (0: the quiet paths apply)
-        self.overflow = site.overflow_cm if site.overflow_cm is not None else site.depth_cm
+        self.overflow = site.overflow_level_cm
         depth = site.depth_cm if site.depth_cm is not None else self.overflow
         self.margin = margin_fraction * (depth or 0.0)  # overflow margin, cm
         # a judged level below this needs no overflow look (unless the rise is to be checked)

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from influxdb_client import Point
 from sqlalchemy.exc import SQLAlchemyError
 
 from rules.config import LIVE_WARM_UP_S
@@ -45,7 +44,13 @@ from streetwatch.alerts.model import PEOPLE_ALERT_KINDS, AlertEvent, AlertKind, 
 from streetwatch.alerts.records import AlertFilter, Delivery, StoredAlert
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
-from streetwatch.lineproto import alert_event_line, lighting_rate_line
+from streetwatch.lineproto import (
+    alert_event_line,
+    drain_site_line,
+    lamp_site_line,
+    lighting_rate_line,
+    rules_tick_line,
+)
 from streetwatch.logs import log_event
 from streetwatch.mqtt_session import service_client
 from streetwatch.schemas import DrainReading, LampReading, RainReading
@@ -221,7 +226,8 @@ class RuleRunner:
             for sample in self.core.tick(self.next_tick):
                 self._emit(sample)
             lag_s = (self.wall_ms() - self.next_tick) / 1000
-            self.pending_lines.append(tick_line(self.config.client_id, self.next_tick, lag_s))
+            self.pending_lines.append(rules_tick_line(self.config.client_id, self.next_tick,
+                                                      lag_s))
             self.ticks += 1
             self.next_tick_done_s = self.next_tick / 1000
             self.next_tick += self.config.every_ms
@@ -378,31 +384,11 @@ class RuleRunner:
 
 
 def site_lines(fleet: Fleet, drains: Iterable[DrainSite], ts_ms: int) -> list[str]:
-    """`lamp_site` points (lamps with a position) and `drain_site` points (drains with an overflow
-    level or depth; the rules read the depth when no overflow level is set), stamped `ts_ms`."""
-    lines = [Point("lamp_site").tag("gateway", site.gateway).tag("lamp", site.id)
-             .tag("road", site.road).tag("zone", site.zone).field("lat", float(site.lat))
-             .field("lon", float(site.lon)).field("in_service", site.in_service)
-             .time(ts_ms, "ms").to_line_protocol()
-             for site in fleet.sites if site.lat is not None and site.lon is not None]
-    for drain in drains:
-        overflow = drain.overflow_cm if drain.overflow_cm is not None else drain.depth_cm
-        known = {name: float(value) for name, value in (
-            ("overflow_cm", overflow), ("depth_cm", drain.depth_cm), ("lat", drain.lat),
-            ("lon", drain.lon)) if value is not None}
-        if not known:
-            continue
-        point = Point("drain_site").tag("gateway", drain.gateway).tag("sensor", drain.id)
-        for name, value in known.items():
-            point = point.field(name, value)
-        lines.append(point.tag("zone", drain.zone).time(ts_ms, "ms").to_line_protocol())
-    return lines
+    """`lamp_site` points (lamps with a position) and `drain_site` points (drains with anything
+    known of their geometry or place), stamped `ts_ms`."""
+    lines = [lamp_site_line(site, ts_ms) for site in fleet.sites]
+    lines += [drain_site_line(drain, ts_ms) for drain in drains]
+    return [line for line in lines if line is not None]
 
 
-def tick_line(runner: str, tick_ms: int, lag_s: float) -> str:
-    """A `rules_tick` point: how long after its instant runner `runner` ran the tick."""
-    return (Point("rules_tick").tag("runner", runner).field("lag_s", float(lag_s))
-            .time(tick_ms, "ms").to_line_protocol())
-
-
-__all__ = ["RuleRunner", "RunnerConfig", "site_lines", "tick_line"]
+__all__ = ["RuleRunner", "RunnerConfig", "site_lines"]

@@ -17,6 +17,7 @@ from functools import lru_cache
 from influxdb_client import Point
 
 from streetwatch.schemas import DrainReading, LampReading, RainReading, Reading
+from streetwatch.town import DrainSite, LampSite
 
 PRECISION = "ms"
 UNASSIGNED_ZONE = "unassigned"
@@ -187,3 +188,36 @@ def alert_event_line(event_name: str, ts_ms: int, alert_id: int | None, kind: st
              .field("device", ",".join(devices)).field("message", _printable(message))
              .time(ts_ms, PRECISION))
     return point.to_line_protocol()
+
+
+# What the rule runner writes for the Grafana boards (docs/dashboards.md) --------------------------
+
+def lamp_site_line(site: LampSite, ts_ms: int) -> str | None:
+    """A `lamp_site` point: where a lamp stands (None for a lamp without a position)."""
+    if site.lat is None or site.lon is None:
+        return None
+    point = (Point("lamp_site").tag("gateway", site.gateway).tag("lamp", site.id)
+             .tag("road", site.road).tag("zone", site.zone).field("lat", float(site.lat))
+             .field("lon", float(site.lon)).field("in_service", site.in_service)
+             .time(ts_ms, PRECISION))
+    return point.to_line_protocol()
+
+
+def drain_site_line(site: DrainSite, ts_ms: int) -> str | None:
+    """A `drain_site` point: the drain's overflow level as the rules read it (its depth when no
+    overflow level is set), depth and position, those known (None when none is)."""
+    known = {name: float(value) for name, value in (
+        ("overflow_cm", site.overflow_level_cm), ("depth_cm", site.depth_cm), ("lat", site.lat),
+        ("lon", site.lon)) if value is not None}
+    if not known:
+        return None
+    point = Point("drain_site").tag("gateway", site.gateway).tag("sensor", site.id)
+    for name, value in known.items():
+        point = point.field(name, value)
+    return point.tag("zone", site.zone).time(ts_ms, PRECISION).to_line_protocol()
+
+
+def rules_tick_line(runner: str, tick_ms: int, lag_s: float) -> str:
+    """A `rules_tick` point: how long after its instant runner `runner` ran the tick."""
+    return (Point("rules_tick").tag("runner", runner).field("lag_s", float(lag_s))
+            .time(tick_ms, PRECISION).to_line_protocol())

@@ -74,6 +74,11 @@ class DrainSite:
     lat: float | None = None
     lon: float | None = None
 
+    @property
+    def overflow_level_cm(self) -> float | None:
+        """The level it overflows at: `overflow_cm`, else its depth (None: neither is known)."""
+        return self.overflow_cm if self.overflow_cm is not None else self.depth_cm
+
 
 @dataclass(frozen=True, slots=True)
 class GaugeSite:

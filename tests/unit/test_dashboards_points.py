@@ -5,7 +5,8 @@ float prints without a point, `lat=31`: line protocol still reads it as a float.
 from __future__ import annotations
 
 from rules.fleet import Fleet
-from rules.runner import site_lines, tick_line
+from rules.runner import site_lines
+from streetwatch.lineproto import rules_tick_line
 from streetwatch.town import DrainSite, LampSite
 
 TS = 1_796_000_000_000
@@ -30,6 +31,6 @@ def test_placed_lamps_and_judged_drains_become_site_points():
 
 
 def test_a_tick_point_carries_its_lag_at_the_tick_s_instant():
-    assert tick_line("rules@streetwatch", TS, 0.6) == (
+    assert rules_tick_line("rules@streetwatch", TS, 0.6) == (
         f"rules_tick,runner=rules@streetwatch lag_s=0.6 {TS}")
-    assert tick_line("a runner", TS, 2) == f"rules_tick,runner=a\\ runner lag_s=2 {TS}"
+    assert rules_tick_line("a runner", TS, 2) == f"rules_tick,runner=a\\ runner lag_s=2 {TS}"
