@@ -58,10 +58,11 @@ def read_monthly_report(settings: Settings, engine: Engine, influx: InfluxClient
     """The page's figures for `month` ("YYYY-MM", town local time) as of `now_ms`, as
     `principal` may see them."""
     quarter = quarter_of(month)
-    means = cache(score_board.lighting_means(settings, influx))  # the month is read once
+    rows_of = cache(lambda chosen: lighting.month_rows(settings, influx, chosen))  # once a month
+    means = score_board.lighting_means(settings, influx, rows_of)
     scores = score_board.monthly_scores(settings, engine, means, month, now_ms)
     months, ranked = score_board.quarterly_ranking(settings, engine, means, quarter, now_ms)
-    rows = lighting.visible_months(lighting.month_rows(settings, influx, month), principal)
+    rows = lighting.visible_months(rows_of(month), principal)
     start_ms, end_ms = month_bounds_ms(month, ZoneInfo(settings.town_timezone))
     nights = {row.zone: lighting.nightly(settings, influx, row.zone, start_ms, end_ms)
               for row in rows if row.nights}

@@ -21,6 +21,7 @@ from api.scores import (
     rectification_list,
     score_month,
 )
+from rules.reports import ZoneMonth
 from streetwatch.influx import InfluxClient
 from streetwatch.settings import Settings
 
@@ -28,10 +29,12 @@ from streetwatch.settings import Settings
 LightingMeans = Callable[[str], Mapping[str, float | None]]
 
 
-def lighting_means(settings: Settings, influx: InfluxClient) -> LightingMeans:
-    """The month's mean lighting rate per zone, from the rows `report lighting` prints."""
-    return lambda month: {row.zone: row.mean_rate
-                          for row in month_rows(settings, influx, month)}
+def lighting_means(settings: Settings, influx: InfluxClient,
+                   rows_of: Callable[[str], list[ZoneMonth]] | None = None) -> LightingMeans:
+    """The month's mean lighting rate per zone, from the rows `report lighting` prints (read by
+    `rows_of` when given: a caller that shows those rows too reads them once)."""
+    read = rows_of or (lambda month: month_rows(settings, influx, month))
+    return lambda month: {row.zone: row.mean_rate for row in read(month)}
 
 
 def monthly_scores(settings: Settings, engine: Engine, lighting: LightingMeans, month: str,
