@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.alerts import MAX_ALERT_ID, TEXT_CHARS, Action, act, plain_text, visible_alert
+from api.alerts import MAX_ALERT_ID, Action, act, visible_alert
 from api.console.access import (
     COOKIE,
     SIGN_IN,
@@ -32,7 +32,7 @@ from api.console.access import (
 from api.console.alert_board import board
 from api.console.alert_cards import card, history_lines, refusal
 from api.console.catalogue import Language, text
-from api.console.forms import Form, csrf_ok
+from api.console.forms import Form, crew_text, csrf_ok
 from api.console.pages import asset, page, render
 from api.console.sessions import Session
 from api.resources import Res, Resources
@@ -143,14 +143,11 @@ def alert_action(request: Request, res: Res, fields: Form, session: SignedIn,
 def _change(res: Resources, alert_id: int, action: str,
             fields: dict[str, str]) -> Callable[[str], AlertEvent | None] | None:
     """The store call of `action` (called with the actor); None when its text is not plain text
-    of at most TEXT_CHARS characters."""
+    of at most TEXT_CHARS characters (`crew_text`)."""
     if action == "ack":
         return lambda who: res.alerts.acknowledge(alert_id, res.clock(), who)
-    try:
-        written = plain_text(fields.get("note" if action == "resolve" else "text", ""))
-    except ValueError:
-        return None
-    if len(written) > TEXT_CHARS:
+    written = crew_text(fields.get("note" if action == "resolve" else "text", ""))
+    if written is None:
         return None
     if action == "resolve":
         return lambda who: res.alerts.resolve(alert_id, res.clock(), who, written)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, HTTPException, Request
 
+from api.alerts import TEXT_CHARS, plain_text
 from api.console.sessions import Session
 from api.request_body import check_announced_size, read_within
 
@@ -60,3 +61,13 @@ Form = Annotated[dict[str, str], Depends(form_fields)]
 def csrf_ok(fields: dict[str, str], session: Session) -> bool:
     """Whether the form carries this session's CSRF token (the route answers 403 if not)."""
     return session.csrf_matches(fields.get("csrf"))
+
+
+def crew_text(written: str) -> str | None:
+    """A comment, resolve note or patrol note as the API takes them: plain text of at most
+    TEXT_CHARS characters (api.alerts.plain_text), None when it is not (blank included)."""
+    try:
+        text = plain_text(written)
+    except ValueError:
+        return None
+    return text if len(text) <= TEXT_CHARS else None

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.alerts import TEXT_CHARS, plain_text
 from api.console.access import SignedIn, language, remember_language
 from api.console.catalogue import Language
-from api.console.forms import Form, csrf_ok
+from api.console.forms import Form, crew_text, csrf_ok
 from api.console.mismatch import MARKS
 from api.console.pages import page
 from api.console.patrol_marks import record_mark
@@ -160,11 +159,8 @@ def _note(written: str) -> str | bool:
     """The note as plain text ("" for none), False when it is not plain text or too long."""
     if not written.strip():
         return ""
-    try:
-        note = plain_text(written)
-    except ValueError:
-        return False
-    return note if len(note) <= TEXT_CHARS else False
+    note = crew_text(written)
+    return False if note is None else note
 
 
 def _patrol_page(res: Resources, session: Session, patrol_id: int, lang: Language,
