@@ -9,10 +9,10 @@ reads them from the Grafana container's environment when Grafana loads the file
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Sequence
 from typing import Any
+
+import yaml
 
 from dashboards.panels import DATASOURCE_NAME, DATASOURCE_UID, Json
 
@@ -61,64 +61,8 @@ def export_files(boards: Sequence[Json], datasource_url: str, database: str, fol
     return files
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}  # YAML 1.1 reads
-
-
-def to_yaml(value: Any, indent: int = 0) -> str:
-    """Block-style YAML for dicts, lists and scalars; every string double-quoted and escaped, so
-    no value can be read as another type or break the structure."""
-    pad = " " * indent
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            name = key if _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS else (
-                _quoted(key))
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{name}:\n{to_yaml(item, indent + 2)}")
-            else:
-                lines.append(f"{pad}{name}: {_scalar(item)}\n")
-        return "".join(lines)
-    if isinstance(value, list):
-        lines = []
-        for item in value:
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}- {to_yaml(item, indent + 2).lstrip()}")
-            else:
-                lines.append(f"{pad}- {_scalar(item)}\n")
-        return "".join(lines)
-    return f"{pad}{_scalar(value)}\n"
-
-
-def _scalar(value: Any) -> str:
-    """A YAML scalar: strings quoted (`_quoted`), floats as YAML 1.1 reads them (with a point;
-    `.inf`, `.nan`), the rest as JSON (null, true, 12)."""
-    if isinstance(value, dict | list):
-        return "{}" if isinstance(value, dict) else "[]"
-    if isinstance(value, float):
-        if value != value or value in (math.inf, -math.inf):
-            return ".nan" if value != value else ("-.inf" if value < 0 else ".inf")
-        mantissa, _, exponent = repr(value).partition("e")
-        mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
-        return f"{mantissa}e{exponent}" if exponent else mantissa
-    if isinstance(value, str):
-        return _quoted(value)
-    return json.dumps(value)
-
-
-def _quoted(text: str) -> str:
-    """A YAML double-quoted string of printable ASCII: everything else as an escape."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif 0x20 <= code < 0x7F:
-            out.append(char)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
+def to_yaml(value: Any) -> str:
+    """Block-style YAML (PyYAML's safe dumper): non-ASCII and control characters escaped, keys
+    in the order given, every value read back as the same type."""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=False, default_flow_style=False,
+                          width=100)
