@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -56,6 +56,7 @@ from streetwatch.services.process import free_port, stop_child, wait_until
 from cpu_meter import user_processes_cpu, wait_quiet
 from figures import BenchError, run_in_scratch
 from local_services import Services, start_services
+from profile_summary import print_profile, start_py_spy, stop_py_spy, summarize_profile
 
 MIN_MS, DAY_MS = 60_000, 86_400_000
 PER_ZONE = 1000
@@ -83,6 +84,11 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8.0, help="per endpoint")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and logs")
+    parser.add_argument("--endpoints", type=lambda text: text.split(","),
+                        help="only these (comma-separated): latest-reading, lighting-rate-now, "
+                             "alert-list, device-list")
+    parser.add_argument("--profile", type=Path,
+                        help="py-spy the API's processes during each endpoint's run, into DIR")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 10,000 devices, 100 with 3 days of readings, 2 s each")
     args = parser.parse_args(argv)
@@ -105,8 +111,11 @@ def _run(root: Path, stack: contextlib.ExitStack, args: argparse.Namespace) -> i
     pids = {**_process_tree("api", api_pid), "influxd": services.pids["influxd"]}
     results = []
     for name, paths, floor in _workloads(lamps[:args.with_readings], args.devices):
+        if args.endpoints and name not in args.endpoints:
+            continue
         wait_quiet(pids)
-        figure = _hammer(base, key, paths, args.clients, args.seconds, pids)
+        with _profiled(args.profile, name, api_pid):
+            figure = _hammer(base, key, paths, args.clients, args.seconds, pids)
         figure["influx"] = (None if floor is None else
                             _hammer_influx(services.influxd.url, floor, args.clients,
                                            args.seconds))
@@ -121,6 +130,22 @@ def _run(root: Path, stack: contextlib.ExitStack, args: argparse.Namespace) -> i
     print("goal p99 <= 50 ms: " + ("met by every endpoint" if not missed
                                    else f"missed by {', '.join(missed)}"))
     return 0
+
+
+@contextlib.contextmanager
+def _profiled(folder: Path | None, name: str, api_pid: int) -> Iterator[None]:
+    """py-spy on the API's processes (GIL holders) while the block runs, then its summary."""
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder / f"{name}.txt"
+    with contextlib.ExitStack() as stack:
+        spy = start_py_spy(api_pid, output, stack, subprocesses=True)
+        yield
+        if spy is not None:
+            stop_py_spy(spy)
+            print_profile(name, summarize_profile(output))
 
 
 # Data ------------------------------------------------------------------------------------------
@@ -305,7 +330,12 @@ def _hammer(base: str, key: str, path: Callable[[random.Random], str], clients: 
     # opens its connections) outside the figures.
     _closed_loop(lambda: _Client(base, headers), one, clients, 0.5)
     before, started = user_processes_cpu(), time.monotonic()
-    figure = _closed_loop(lambda: _Client(base, headers), one, clients, seconds)
+    port = urlsplit(base).port
+    api_pids = [pid for name, pid in pids.items() if name.split(".")[0] == "api"]
+    split: list[int] = []
+    figure = _closed_loop(lambda: _Client(base, headers), one, clients, seconds,
+                          midway=lambda: split.extend(_connections_per_process(api_pids, port)))
+    figure["connections"] = sorted((n for n in split if n), reverse=True)
     used = _cpu_used(before, user_processes_cpu(), pids)
     wall = time.monotonic() - started
     figure["api_cpu_ms"] = round(used["api"] * 1000 / figure["requests"], 2)
@@ -334,9 +364,35 @@ def _hammer_influx(url: str, query: Callable[[random.Random], str], clients: int
     return _closed_loop(lambda: _Client(url, {}), one, clients, seconds)
 
 
+def _connections_per_process(pids: list[int], port: int | None) -> list[int]:
+    """How many established connections to `port` each of `pids` holds (from /proc): uvicorn's
+    workers share one listening socket and the kernel hands each new connection to whichever
+    accepts first, so 16 keep-alive clients may split 10/6 rather than 8/8, and the busier
+    worker's clients wait longer. Printed beside the figures, it explains much of the p99's
+    spread between runs."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    established.add(fields[9])  # the socket's inode
+    counts = []
+    for pid in pids:
+        inodes = set()
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+        counts.append(len(inodes & established))
+    return counts
+
+
 def _closed_loop(make_client: Callable[[], _Client],
                  one: Callable[[_Client, random.Random], None], clients: int,
-                 seconds: float) -> dict:
+                 seconds: float, midway: Callable[[], None] | None = None) -> dict:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
     start = threading.Barrier(clients + 1)
@@ -359,6 +415,9 @@ def _closed_loop(make_client: Callable[[], _Client],
         thread.start()
     stop_at[0] = time.perf_counter() + seconds
     start.wait()
+    if midway is not None:
+        threading.Event().wait(seconds / 2)
+        midway()
     for thread in threads:
         thread.join()
     if errors:
@@ -379,7 +438,8 @@ def _print_row(name: str, figure: dict) -> None:
           f"API CPU {figure['api_cpu_ms']:.2f} ms/request{beside}", flush=True)
     cores = figure["cores"]
     _log(f"cores used: API {cores['api']:.2f}, influxd {cores['influxd']:.2f}, "
-         f"everything else (bench clients included) {cores['others']:.2f}")
+         f"everything else (bench clients included) {cores['others']:.2f}; clients' "
+         f"connections per API process: {'/'.join(map(str, figure['connections'])) or '?'}")
 
 
 def _log(text: str) -> None:

@@ -18,9 +18,10 @@ FRAME_LINE = re.compile(r" \(([^():]+?)(?::\d+)?\)$")
 
 
 def start_py_spy(
-    pid: int, output: Path, stack: contextlib.ExitStack
+    pid: int, output: Path, stack: contextlib.ExitStack, subprocesses: bool = False
 ) -> subprocess.Popen[bytes] | None:
-    """`py-spy record` on the ingester (GIL holder only, per thread, collapsed stacks), if found."""
+    """`py-spy record` on the ingester (GIL holder only, per thread, collapsed stacks), if found;
+    with `subprocesses`, on `pid`'s child processes too (uvicorn's workers)."""
     binary = shutil.which(
         "py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     )
@@ -31,6 +32,8 @@ def start_py_spy(
         )
         return None
     args = ["record", "--rate", "250", "--gil", "--threads", "--nonblocking", "--format", "raw"]
+    if subprocesses:
+        args.append("--subprocesses")
     with open(output.with_suffix(".log"), "wb") as log:
         spy = subprocess.Popen(
             [binary, *args, "--pid", str(pid), "-o", str(output)],
