@@ -44,7 +44,7 @@ def record_mark(res: Resources, store: PatrolStore, patrol: PatrolRecord, lamp_i
     if mark != "dark":
         return MarkOutcome(stored=True)
     try:
-        reading = latest_reading(res.influx, "lamp", lamp_id)
+        reading = latest_reading(res.influx, "lamp", lamp_id, now_ms)
     except InfluxError as exc:
         log_event(_log, "console.telemetry_unavailable", level=logging.WARNING,
                   patrol=patrol.id, lamp=lamp_id, error=type(exc).__name__)

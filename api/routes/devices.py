@@ -293,7 +293,7 @@ def list_devices(principal: Viewer, res: Res, kind: DeviceKind | None = None,
 def get_device(device_id: DeviceId, principal: Viewer, res: Res,
                kind: KindChoice = None) -> DeviceDetail:
     device = visible_device(res, principal, device_id, kind)
-    reading = latest_reading(res.influx, device["kind"], device_id)
+    reading = latest_reading(res.influx, device["kind"], device_id, res.clock())
     alerts = registry.open_alerts_about(res.engine, device["kind"], device_id, device["zone"])
     return DeviceDetail(**_device(device).model_dump(exclude_unset=True),
                         latest_reading=None if reading is None else reading_model(reading),

@@ -79,7 +79,7 @@ def device_latest_reading(device_id: DeviceId, principal: Viewer, res: Res,
                           kind: KindChoice = None) -> Response:
     """404 when the device is not there (for this key) or has never reported."""
     device_kind = visible_kind(res, principal, device_id, kind)
-    reading = latest_reading(res.influx, device_kind, device_id)
+    reading = latest_reading(res.influx, device_kind, device_id, res.clock())
     if reading is None:
         raise HTTPException(404, f"{device_kind} {device_id!r} has no readings yet")
     return json_response(reading_model(reading), exclude_unset=True)

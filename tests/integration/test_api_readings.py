@@ -55,6 +55,33 @@ def test_latest_reading_is_the_newest_of_that_device(town):
                      "rssi_dbm": None, "cover_open": True}
 
 
+def test_latest_reading_of_a_device_silent_for_longer_than_the_recent_window(town):
+    """The latest reading is looked for in the last day first (one shard), then in all time: a
+    lamp silent for a week still shows its last word, and the clock moving on past the recent
+    window changes nothing about which reading is the newest."""
+    week_ago = T0_MS - 7 * api.readings.RECENT_MS
+    town.res.influx.write_lines([lamp_line("L3", SeriesTags("gw1", "north"), LampReading(
+        ts=ts, on=True, dim=dim)) for ts, dim in ((week_ago - MIN_MS, 10), (week_ago, 20))])
+    upsert_devices(town.res.engine, [{"id": "L3", "gateway": "gw1", "zone": "north"}], [], [])
+
+    silent = town.get(READINGS.format("L3") + "/latest", who="viewer").json()
+    town.clock.now_ms = T0_MS + 3 * api.readings.RECENT_MS
+    later = town.get(READINGS.format("L1") + "/latest", who="viewer").json()
+
+    assert (silent["time"], silent["dim"]) == ("2026-11-16T00:00:00.000Z", 20.0)
+    assert (later["time"], later["dim"]) == ("2026-11-22T23:59:00.000Z", 59.0)
+
+
+def test_latest_reading_ahead_of_the_clock_is_the_newest(town):
+    """No upper time bound: a gateway whose clock runs ahead still shows its newest reading."""
+    town.res.influx.write_lines([lamp_line("L1", SeriesTags("gw1", "north", "Main"), LampReading(
+        ts=T0_MS + 5 * MIN_MS, on=True, dim=77))])
+
+    answer = town.get(READINGS.format("L1") + "/latest", who="viewer").json()
+
+    assert (answer["time"], answer["dim"]) == ("2026-11-23T00:05:00.000Z", 77.0)
+
+
 def test_latest_of_a_device_that_never_reported_is_404(town):
     upsert_devices(town.res.engine, [{"id": "L9", "gateway": "gw1", "zone": "north"}], [], [])
 

@@ -71,6 +71,9 @@ def test_exact_queries():
     assert latest_query("lamp", "L1") == (
         'SELECT "on", "dim", "power_w", "voltage_v", "fault" FROM "lamp" WHERE "lamp" = \'L1\' '
         "ORDER BY time DESC LIMIT 1")
+    assert latest_query("lamp", "L1", 5000) == (
+        'SELECT "on", "dim", "power_w", "voltage_v", "fault" FROM "lamp" WHERE "lamp" = \'L1\' '
+        "AND time >= 5000ms ORDER BY time DESC LIMIT 1")
     assert history_query("drain", "D1", span) == (
         'SELECT "level_cm", "battery_v", "rssi_dbm", "cover_open" FROM "drain" WHERE "sensor" = '
         "'D1' AND time >= 1000ms AND time < 2000ms ORDER BY time ASC LIMIT 10001")
