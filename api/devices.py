@@ -83,7 +83,8 @@ def device_records(kind: str, result: Result[Any], now_ms: int) -> list[dict[str
     The names are looked up once per result, not per row (a page of 100 paid a tenth of its
     time for them)."""
     names = [_API_NAMES.get(name, name) for name in result.keys()]
-    return [_device_record(kind, dict(zip(names, row, strict=True)), now_ms) for row in result]
+    return [_device_record(kind, dict(zip(names, row, strict=True)), now_ms)
+            for row in result.all()]  # one fetchall: iterating fetched row by row
 
 
 def _device_record(kind: str, values: dict[str, Any], now_ms: int) -> dict[str, Any]:

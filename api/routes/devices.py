@@ -8,6 +8,7 @@ cannot create a device in, or move one to, a zone it does not see (403).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -223,7 +224,13 @@ _DEVICE_FIELDS = tuple(Device.model_fields)
 def device_json(record: dict[str, Any]) -> dict[str, Any]:
     """What `_device(record)` answers, as a plain dict: its kind's fields in Device's order.
     The registry's columns have Device's types already (tests/unit/test_api_answers.py)."""
-    return {name: record[name] for name in _DEVICE_FIELDS if name in record}
+    return {name: record[name] for name in _fields_of(tuple(record))}
+
+
+@lru_cache(maxsize=16)
+def _fields_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Device's fields among a record's `names`, in Device's order: the same few per kind."""
+    return tuple(name for name in _DEVICE_FIELDS if name in names)
 
 
 def _alert(alert: StoredAlert) -> DeviceAlert:
