@@ -1,14 +1,20 @@
-"""api.pagination cursors and api.formats CSV cells, without a server."""
+"""api.pagination cursors, api.formats CSV cells and api.alerts' stored times, without a
+server."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi import HTTPException
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.formats import csv_cell
+from api.alerts import stored_time_text
 from api.pagination import decode_cursor, encode_cursor, next_cursor
+from streetwatch.alerts.model import rfc3339_ms
+from streetwatch.registry.timestamps import ms_from_datetime
+from streetwatch.safe_csv import csv_cell
 
 
 @given(st.one_of(st.integers(), st.text(max_size=64)))
@@ -34,3 +40,15 @@ def test_the_next_cursor_appears_only_when_a_row_is_left():
 ])
 def test_csv_cells_defuse_formulas(value, cell):
     assert csv_cell(value) == cell
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)),
+       st.integers(-14 * 60, 14 * 60))
+def test_alert_times_read_back_are_written_as_rfc3339_ms_writes_them(moment, offset_min):
+    """api.alerts' pages write a stored time with datetime's isoformat: the same text as the
+    epoch-ms route, for SQLite's naive UTC and for PostgreSQL's aware times in any zone."""
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # stored whole ms
+    expected = rfc3339_ms(ms_from_datetime(moment.replace(tzinfo=UTC)))
+    aware = moment.replace(tzinfo=UTC).astimezone(timezone(timedelta(minutes=offset_min)))
+    assert stored_time_text(moment) == stored_time_text(aware) == expected
+    assert stored_time_text(None) is None
