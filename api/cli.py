@@ -184,7 +184,7 @@ def report_quarterly(
 def _print_report(build, at: str | None) -> None:  # noqa: ANN001
     """`build(settings, engine, influx, now_ms)`'s (columns, rows) printed as CSV exactly as the
     API answers it."""
-    from api.formats import csv_text
+    from streetwatch.safe_csv import csv_text
 
     typer.echo(_report_text(lambda *args: csv_text(*build(*args)), at), nl=False)
 

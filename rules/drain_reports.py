@@ -62,6 +62,7 @@ from rules.baseline import (
     configured_band,
 )
 from rules.weather import WeatherConfig, WetPeriod, ZoneWeather
+from streetwatch.safe_csv import csv_cell
 from streetwatch.town import DrainObservation, DrainSite, GaugeSite, RainObservation
 
 if TYPE_CHECKING:
@@ -272,9 +273,10 @@ def drains_csv(rows: Iterable[DrainPeriod]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(DRAINS_CSV_COLUMNS)
     for row in rows:
-        writer.writerow([row.drain, row.zone, row.readings, _fixed(row.max_level_cm, 2),
-                         _fixed(row.minutes_above_band, 1), _fixed(row.minutes_wet, 1),
-                         row.alerts, ";".join(row.alert_kinds), row.band])
+        writer.writerow([csv_cell(row.drain), csv_cell(row.zone), row.readings,
+                         _fixed(row.max_level_cm, 2), _fixed(row.minutes_above_band, 1),
+                         _fixed(row.minutes_wet, 1), row.alerts, ";".join(row.alert_kinds),
+                         csv_cell(row.band)])
     return out.getvalue()
 
 
@@ -459,11 +461,11 @@ def dredging_csv(rows: Iterable[DredgingRow]) -> str:
     writer.writerow(DREDGING_CSV_COLUMNS)
     for rank, row in enumerate(rows, start=1):
         writer.writerow([
-            rank, row.drain, row.zone, _fixed(row.creep_cm_per_week, 2), _fixed(row.rise_cm, 2),
+            rank, csv_cell(row.drain), csv_cell(row.zone), _fixed(row.creep_cm_per_week, 2), _fixed(row.rise_cm, 2),
             _fixed(row.latest_baseline_cm, 2), _fixed(row.overflow_cm, 2),
             _fixed(row.capacity_used_pct, 1), _fixed(row.weeks_to_overflow, 1),
             ";".join(_fixed(level, 2) for level in row.weekly_baseline_cm),
-            ";".join(str(count) for count in row.dry_days), row.flag,
+            ";".join(str(count) for count in row.dry_days), csv_cell(row.flag),
         ])
     return out.getvalue()
 

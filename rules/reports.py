@@ -37,6 +37,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from streetwatch.alerts.model import CITY_ZONE
+from streetwatch.safe_csv import csv_cell
 
 Period = tuple[int, int]
 _DAY_MS = 86_400_000
@@ -213,13 +214,14 @@ def lighting_month_of(read: Callable[[int, int], Mapping[str, Sequence[RateSampl
 # CSV -------------------------------------------------------------------------------------------
 
 def lighting_csv(rows: Iterable[ZoneMonth]) -> str:
-    """The report as CSV text: rates with 6 decimals, minutes with 1, empty where no data."""
+    """The report as CSV text: rates with 6 decimals, minutes with 1, empty where no data; the
+    zone id defused for spreadsheets (streetwatch.safe_csv)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([
-            row.zone, row.nights, _fixed(row.mean_rate, 6),
+            csv_cell(row.zone), row.nights, _fixed(row.mean_rate, 6),
             "" if row.worst_night is None else row.worst_night.isoformat(),
             _fixed(row.worst_night_rate, 6), _fixed(row.minutes_below_target, 1),
         ])

@@ -265,3 +265,12 @@ def test_dredging_csv_is_exact():
         "capacity_used_pct,weeks_to_overflow,weekly_baseline_cm,dry_days,flag\n"
         "1,D1,Z1,2.00,6.00,26.00,52.00,50.0,13.0,20.00;;24.00;26.00,7;0;7;7,\n"
         "2,D2,Z1,,,,,,,;;;,0;0;0;0,no_readings\n")
+
+
+def test_drain_and_zone_ids_a_spreadsheet_would_run_are_defused_in_both_csvs():
+    """The id rule lets an id start with `-`: both drain reports write such ids as text."""
+    hostile = DrainSite("-2+D", "gw1", "-Z")
+    period = drain_period_rows([hostile], [], [], [], [], WINDOW, PERIOD_CONFIG)
+    dredging = dredging_list([hostile], [], [], [], AT, DREDGING)
+    assert drains_csv(period).splitlines()[1].startswith("'-2+D,'-Z,")
+    assert dredging_csv(dredging).splitlines()[1].startswith("1,'-2+D,'-Z,")

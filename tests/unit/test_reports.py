@@ -164,3 +164,12 @@ def test_lighting_month_rows_and_csv():
         "Z01,2,0.966667,2025-01-02,0.950000,70.0\n"
         "_city,0,,,,0.0\n"
     )
+
+
+def test_a_zone_id_a_spreadsheet_would_run_is_defused_in_the_csv():
+    """The id rule lets an id start with `-` (`-1+cmd`): the report's CSV writes it as text."""
+    rows = [ZoneMonth("-1+cmd", 0, None, None, None, 0.0), ZoneMonth("Z-1", 1, -0.5, None, None, 0.0)]
+    assert lighting_csv(rows) == (
+        "zone,nights,mean_rate,worst_night,worst_night_rate,minutes_below_target\n"
+        "'-1+cmd,0,,,,0.0\n"
+        "Z-1,1,-0.500000,,,0.0\n")
