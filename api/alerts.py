@@ -31,7 +31,10 @@ from streetwatch.schemas import ID_PATTERN
 TEXT_CHARS = 2000  # comments and resolve notes: plain text, kept as written
 ALLOWED_CONTROLS = frozenset("\n\t")
 MAX_ALERT_ID = 2**31 - 1  # the column is a 32-bit integer in PostgreSQL
-ALERTS_KEPT = 4096  # alerts' JSON kept for lists (about 600 bytes each)
+# Alerts' JSON kept for lists: about 1.5 KB each with the row it is kept by (tests/unit/
+# test_api_formats.py), so 25 MB per API process; a month of a 100-zone town's alerts is about
+# 20,000, and its zones' first pages (what crews poll) about half of them.
+ALERTS_KEPT = 16384
 _ALERT_COLUMNS = Alert.__table__.c.keys()
 
 Action = Literal["acknowledge", "assign", "comment", "resolve"]
@@ -146,7 +149,14 @@ def _alert_bytes(row: tuple[Any, ...]) -> bytes:
     """The JSON of the alert in `row`, kept by the row's whole content: lists show the same
     alerts over and over (crews' apps poll them), so a row unchanged since it was last shown
     costs a tuple's hash instead of a tenth of a millisecond."""
-    return orjson.dumps(alert_json(row))
+    return kept_bytes(orjson.dumps(alert_json(row)))
+
+
+def kept_bytes(data: bytes) -> bytes:
+    """`data` in a bytes object of its own size, for keeping: orjson's output holds on to its
+    whole working buffer (4 KB or more for a 600-byte alert, measured), which a cache of
+    thousands of them would keep alive."""
+    return memoryview(data).tobytes()
 
 
 # The `alerts` columns alert_json reads, picked from a row in this order.

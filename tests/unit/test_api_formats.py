@@ -3,6 +3,7 @@ server."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi import HTTPException
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.alerts import stored_time_text
+from api.alerts import _ALERT_COLUMNS, _alert_bytes, stored_time_text
 from api.pagination import decode_cursor, encode_cursor, next_cursor
 from streetwatch.alerts.model import rfc3339_ms
 from streetwatch.registry.timestamps import ms_from_datetime
@@ -52,3 +53,24 @@ def test_alert_times_read_back_are_written_as_rfc3339_ms_writes_them(moment, off
     aware = moment.replace(tzinfo=UTC).astimezone(timezone(timedelta(minutes=offset_min)))
     assert stored_time_text(moment) == stored_time_text(aware) == expected
     assert stored_time_text(None) is None
+
+
+def test_an_alert_kept_for_lists_costs_its_json_not_a_serializer_buffer():
+    """The alert list keeps thousands of alerts' JSON (api.alerts.ALERTS_KEPT): each must cost
+    about its length, not orjson's 4 KB working buffer (which a bare orjson.dumps keeps)."""
+    moment = datetime(2026, 11, 23, 18, 0, 0, 123000)
+    values = {"id": 1, "kind": "lamp_out", "severity": "yellow", "state": "raised",
+              "zone": "north", "subject": "lamp:L1", "devices": '["L1"]', "message": "L1 dark",
+              "road": "Main St", "position_on_road": 3, "lat": 52.1, "lon": 4.3,
+              "raised_at": moment, "last_seen_at": moment, "seen_count": 1,
+              "deadline": moment, "overdue": False}
+    rows = [tuple({**values, "id": n}.get(name) for name in _ALERT_COLUMNS) for n in range(500)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [_alert_bytes.__wrapped__(row) for row in rows]
+        per_alert = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert 300 < len(kept[0]) < 800
+    assert per_alert < 2 * len(kept[0]), per_alert
