@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
 import unicodedata
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Engine
 
+from api.address_limits import AddressLimiter
 from streetwatch.schemas import ID_PATTERN
 
 ReportKind = Literal["dark_lamp", "drain_overflow", "missing_cover", "other"]
@@ -36,8 +36,6 @@ ANSWER_MAX_CHARS = 4000
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RECEIPT_LENGTH = 10
 LOOKUPS_PER_REPORT = 6
-HOUR_MS = 3_600_000
-LIMITER_MAX_STAMPS = 200_000  # the limiter's memory bound: timestamps held over all addresses
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 _RECEIPT_READS = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
 _KEPT_CONTROLS = "\n\t"
@@ -217,63 +215,20 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> Box:
 
 # Limits per client address ---------------------------------------------------------------------
 
-class AddressLimiter:
-    """At most `limit` events per client address in any `window_ms` (a sliding window).
-
-    In-process, bounded memory: at most `max_stamps` timestamps are held over all addresses;
-    past that, the addresses used least recently are forgotten first. So many addresses cannot
-    grow it without limit (each of them still gets only `limit`). Thread-safe."""
-
-    def __init__(self, limit: int, window_ms: int = HOUR_MS,
-                 max_stamps: int = LIMITER_MAX_STAMPS) -> None:
-        if limit < 1 or window_ms < 1 or max_stamps < limit:
-            raise ValueError("limit and window must be positive, max_stamps >= limit")
-        self.limit, self.window_ms, self.max_stamps = limit, window_ms, max_stamps
-        self._stamps: OrderedDict[str, deque[int]] = OrderedDict()
-        self._held = 0
-        self._lock = threading.Lock()
-
-    def hit(self, address: str, now_ms: int) -> int | None:
-        """Count one event of `address` at `now_ms`; None when allowed, else the seconds until
-        it would be (the event is then not counted)."""
-        with self._lock:
-            stamps = self._stamps.get(address)
-            if stamps is None:
-                stamps = self._stamps[address] = deque()
-            self._stamps.move_to_end(address)
-            while stamps and stamps[0] <= now_ms - self.window_ms:
-                stamps.popleft()
-                self._held -= 1
-            if len(stamps) >= self.limit:
-                return max(1, math.ceil((stamps[0] + self.window_ms - now_ms) / 1000))
-            stamps.append(now_ms)
-            self._held += 1
-            self._forget_least_recent()
-            return None
-
-    def addresses(self) -> int:
-        """How many addresses are remembered (for tests and metrics)."""
-        with self._lock:
-            return len(self._stamps)
-
-    def _forget_least_recent(self) -> None:
-        while self._held > self.max_stamps:
-            _address, stamps = self._stamps.popitem(last=False)
-            self._held -= len(stamps)
-
-
 @dataclass
 class ReportLimits:
-    """The limiters of one app: reports filed, and receipts looked up, per client address."""
+    """The limiters of one app: reports filed, and receipts looked up, per client address
+    (counted in SQL, shared by every API process: api/address_limits.py)."""
 
     reports: AddressLimiter
     lookups: AddressLimiter
 
     @classmethod
-    def per_hour(cls, reports: int) -> ReportLimits:
-        return cls(AddressLimiter(reports), AddressLimiter(reports * LOOKUPS_PER_REPORT))
+    def per_hour(cls, engine: Engine, reports: int) -> ReportLimits:
+        return cls(AddressLimiter(engine, "report", reports),
+                   AddressLimiter(engine, "lookup", reports * LOOKUPS_PER_REPORT))
 
 
-__all__ = ["LINKABLE", "AddressLimiter", "AnswerIn", "Box", "CloseIn", "ReportIn",
+__all__ = ["LINKABLE", "AnswerIn", "Box", "CloseIn", "ReportIn",
            "ReportKind", "ReportLimits", "ReportStatus", "ReportView", "bounding_box",
            "haversine_m", "new_receipt", "plain_text", "read_receipt"]

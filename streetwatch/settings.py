@@ -235,8 +235,12 @@ class Settings(BaseSettings):
     # HTTP API (`streetwatch api`)
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
-    api_workers: int = Field(1, ge=1, le=64)  # processes; rate limits are counted per process
+    api_workers: int = Field(1, ge=1, le=64)  # processes (citizen limits are shared, in SQL)
     api_threads: int = Field(2, ge=1, le=256)  # per process, for blocking SQL and InfluxDB calls
+    # Proxies trusted to name the client (X-Forwarded-For): comma-separated addresses or
+    # networks, `*` for any. A citizen's limits count the client's address, so a load balancer
+    # in front of the API must be listed here, or every citizen would share its address.
+    api_forwarded_allow_ips: str = Field("127.0.0.1", max_length=2000)
     # Citizen reports (`POST /api/v1/reports`, no key): per client address, a report is at most
     # this many bytes, at most this many an hour, and is linked to a device this close.
     api_report_max_bytes: int = Field(8 * 1024, ge=256, le=1024 * 1024)

@@ -9,8 +9,9 @@ or missing cover, either for `other`) is linked to it: a note on the device's op
 `citizen_report` alert. The citizen gets a receipt code and looks the status up by it (also
 limited per address, so receipts cannot be enumerated).
 
-The client address is the TCP peer's: behind a reverse proxy, run uvicorn with proxy headers
-(`--forwarded-allow-ips`) so that it is the citizen's and not the proxy's.
+The client address is the TCP peer's, or the one named by X-Forwarded-For when the peer is a
+proxy listed in settings `api_forwarded_allow_ips` (so that it is the citizen's and not the
+proxy's).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import citizen_store as store
+from api.address_limits import AddressLimiter
 from api.auth import Manager
 from api.citizen import (
-    AddressLimiter,
     AnswerIn,
     CloseIn,
     ReportIn,
@@ -56,11 +57,13 @@ _limits_lock = threading.Lock()
 
 
 def report_limits(request: Request, res: Res) -> ReportLimits:
-    """The app's per-address limiters, made on first use (one set per app, in memory)."""
+    """The app's per-address limiters, made on first use; the counts are in SQL, shared by
+    every API process (api/address_limits.py)."""
     state = request.app.state
     with _limits_lock:
         if getattr(state, "citizen_report_limits", None) is None:
-            state.citizen_report_limits = ReportLimits.per_hour(res.settings.api_reports_per_hour)
+            state.citizen_report_limits = ReportLimits.per_hour(
+                res.engine, res.settings.api_reports_per_hour)
         return state.citizen_report_limits
 
 
@@ -84,7 +87,7 @@ async def file_report(request: Request, res: Res, limits: Limits) -> JSONRespons
     max_bytes = res.settings.api_report_max_bytes
     too_large = f"a report is at most {max_bytes} bytes"
     check_announced_size(request, max_bytes, too_large)
-    _check_limit(limits.reports, request, res)
+    await run_in_threadpool(_check_limit, limits.reports, request, res)
     report = _parse(ReportIn, await read_within(request, max_bytes, too_large))
     stored = await run_in_threadpool(_file, res, report, res.clock())
     location = str(request.url_for("report_status", receipt=stored.receipt))

@@ -31,6 +31,7 @@ ID_LENGTH = 64
 SUBJECT_LENGTH = 200  # `road:<road>:<position>` with a 64-character road fits with room to spare
 KIND_LENGTH = 32
 ACTOR_LENGTH = 64  # "rules", "cli" or a crew name
+ADDRESS_LENGTH = 128  # a client address as the server saw it (IPv6 text is at most 45)
 # Floats are 64-bit (Python float); spelled out because SQLAlchemy 2.0 and 2.1 map `float` apart.
 
 # Stable constraint and index names, identical on SQLite and PostgreSQL, so later migrations can
@@ -268,12 +269,12 @@ class CitizenReport(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-
 __all__ = [
     "ACTOR_LENGTH",
     "DEVICE_ID_PATTERN",
     "ID_LENGTH",
     "SUBJECT_LENGTH",
+    "AddressHit",
     "Alert",
     "ApiKey",
     "CitizenReport",
@@ -336,3 +337,17 @@ class PatrolLamp(Base):
     note: Mapped[str | None] = mapped_column(Text)
     marked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+
+
+class AddressHit(Base):
+    """One counted request of a client address (`purpose` report or lookup): the citizen
+    channel's limits per address (api/address_limits.py), counted here so that every API
+    process shares them. Rows older than the limit's window are deleted as they are met."""
+
+    __tablename__ = "address_hits"
+    __table_args__ = (Index("ix_address_hits_purpose_address_at", "purpose", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -72,9 +72,9 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0007"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0008"
 
-    assert migrate.current_revision(sql_url) == "0007"
+    assert migrate.current_revision(sql_url) == "0008"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())

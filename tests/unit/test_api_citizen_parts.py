@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from api.citizen import (
     RECEIPT_ALPHABET,
-    AddressLimiter,
     ReportIn,
     bounding_box,
     haversine_m,
@@ -150,31 +149,3 @@ def test_box_is_tight_away_from_poles_and_whole_around_them():
         -180.0, 180.0)
 
 
-# The limiter -----------------------------------------------------------------------------------
-
-def test_the_eleventh_in_an_hour_waits_until_the_first_is_an_hour_old():
-    limiter = AddressLimiter(10)
-    for minute in range(10):
-        assert limiter.hit("198.51.100.7", minute * 60_000) is None
-    assert limiter.hit("198.51.100.7", 30 * 60_000) == 30 * 60  # the first leaves at 60 min
-    assert limiter.hit("203.0.113.9", 30 * 60_000) is None  # another address is not held up
-    assert limiter.hit("198.51.100.7", HOUR_MS - 1) == 1
-    assert limiter.hit("198.51.100.7", HOUR_MS) is None
-    assert limiter.hit("198.51.100.7", HOUR_MS + 1) is not None  # the second is still in
-
-
-def test_many_addresses_cannot_grow_it_without_limit():
-    limiter = AddressLimiter(10, max_stamps=1000)
-    for n in range(100_000):
-        limiter.hit(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", n)
-    assert limiter.addresses() == 1000
-    assert limiter._held == 1000
-
-
-def test_a_busy_address_is_remembered_while_others_come_and_go():
-    limiter = AddressLimiter(3, max_stamps=30)
-    for _ in range(3):
-        assert limiter.hit("victim", 0) is None
-    for n in range(9):  # fewer newcomers than the bound: the busy address is still known
-        limiter.hit(f"other{n}", 1)
-    assert limiter.hit("victim", 2) is not None
