@@ -40,6 +40,7 @@ def serve(
     uvicorn.run("api.app:app_from_env", factory=True, host=host or settings.api_host,
                 port=settings.api_port if port is None else port,
                 workers=settings.api_workers if workers is None else workers,
+                proxy_headers=True, forwarded_allow_ips=settings.api_forwarded_allow_ips,
                 access_log=False, log_config=None)  # api.request logs each call, keys left out
 
 

@@ -176,6 +176,33 @@ def test_apikey_commands_show_a_key_once_and_serve_it(settings_for, tmp_path):
     assert any(e.get("event") == "api.request" and e.get("route") == "/healthz" for e in events)
 
 
+@pytest.mark.parametrize(("trusted", "client"), [("127.0.0.1", "203.0.113.5"),
+                                                 ("192.0.2.1", "127.0.0.1")])
+def test_a_proxy_names_the_client_only_when_trusted(settings_for, tmp_path, trusted, client):
+    """`streetwatch api` takes X-Forwarded-For from a peer listed in api_forwarded_allow_ips
+    (citizens' limits count that address) and ignores it from any other peer."""
+    settings = settings_for(RULES_USER)
+    port = free_port()
+    env = {**os.environ, "STREETWATCH_DATABASE_URL": settings.sql_url(),
+           "STREETWATCH_INFLUX_URL": settings.influx_base_url(),
+           "STREETWATCH_STATE_DIR": str(tmp_path / "state"),
+           "STREETWATCH_API_FORWARDED_ALLOW_IPS": trusted}
+    server = subprocess.Popen([sys.executable, "-m", "streetwatch", "api", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: _answers(f"{base}/healthz"), "the API to answer /healthz")
+        forwarded = httpx.get(f"{base}/healthz?via=proxy",
+                              headers={"X-Forwarded-For": "203.0.113.5"})
+        assert forwarded.status_code == 200
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    seen = [e["client"] for e in events if e.get("event") == "api.request"]
+    assert seen[-1] == client, seen
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
