@@ -33,6 +33,7 @@ from streetwatch.alerts.model import drain_subject, lamp_subject, rfc3339_ms
 from streetwatch.alerts.records import StoredAlert, alert_from_row
 from streetwatch.logs import log_event
 from streetwatch.registry.models import Alert, Drain, Lamp, RainGauge
+from streetwatch.registry.store import bump_registry_revision
 from streetwatch.registry.timestamps import datetime_from_ms, ms_from_datetime
 
 DeviceKind = Literal["lamp", "drain", "rain"]
@@ -224,6 +225,7 @@ def create_device(engine: Engine, kind: DeviceKind, values: dict[str, Any], acto
             if taken:
                 raise DeviceConflict(f"id {values['id']!r} is taken by a {taken[0]['kind']}")
             conn.execute(table.insert().values(values))
+            bump_registry_revision(conn)
             created = _find(conn, values["id"], kind, now_ms)[0]
     except IntegrityError:  # a concurrent create of the same id won
         raise DeviceConflict(f"id {values['id']!r} is taken by a {kind}") from None
@@ -238,6 +240,8 @@ def update_device(engine: Engine, kind: DeviceKind, device_id: str, values: dict
     table = TABLES[kind]
     with engine.begin() as conn:
         done = conn.execute(table.update().where(table.c.id == device_id).values(values)).rowcount
+        if done:
+            bump_registry_revision(conn)
         found = _find(conn, device_id, kind, now_ms) if done else []
     if not found:
         return None
@@ -263,6 +267,8 @@ def take_out_of_service(engine: Engine, kind: DeviceKind, device_id: str,
         done = conn.execute(table.update().where(table.c.id == device_id,
                                                  table.c.in_service == true())
                             .values(out_of_service_reason=reason, **values)).rowcount
+        if done:
+            bump_registry_revision(conn)
         found = _find(conn, device_id, kind, now_ms)
     if not found:
         return None

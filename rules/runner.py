@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -38,7 +38,7 @@ from rules.lifecycle import OpenAlert
 from rules.lighting import LightingRate
 from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
-from rules.sources import fleet_of, stored_history, stored_observations
+from rules.sources import SqlRegistry, fleet_of, stored_history, stored_observations
 from rules.webhooks import TopicCourier
 from streetwatch.alerts.model import PEOPLE_ALERT_KINDS, AlertEvent, AlertKind, Notice
 from streetwatch.alerts.records import AlertFilter, Delivery, StoredAlert
@@ -65,6 +65,11 @@ MAX_PENDING_LINES = 200_000
 STUCK_AFTER_S = 60.0
 ADOPT_PAGE = 500  # people's open alerts read per query, once a tick
 OUTBOX_EVERY_MS = 500  # how often the loop looks for events people made, to publish them
+# Messages judged in the last RECENT_MS are judged again after a rebuild in the process: the
+# rebuild replays InfluxDB, where the ingester may not have written the newest of them yet
+# (it flushes every ingest_flush_interval_s, 0.2 s, and retries a failed write within seconds).
+# A reading the replay had changes nothing twice. At 10,000 messages a second, about 25 MB.
+RECENT_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,17 @@ class RuleRunner:
 
     def __init__(self, settings: Settings, config: RunnerConfig, store: AlertStore,
                  influx: InfluxClient, devices: Callable[[], dict],
-                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 registry: SqlRegistry | None = None) -> None:
         self.settings, self.config, self.store, self.influx = settings, config, store, influx
         self.devices = devices
+        # Followed when given (`follow_registry`): a device written through the API or the CLI
+        # reaches the rules within rules_registry_check_s, without a restart.
+        self.registry = registry
+        self.registry_seen: int | None = None
+        self.next_registry_check_ms = 0
+        self.recent: deque[tuple[int, mqtt.MQTTMessage]] = deque()
+        self.rebuilds = 0
         self.wall_ms = wall_ms
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.pending_lines: list[str] = []
@@ -138,6 +151,38 @@ class RuleRunner:
         log_event(log, "rules.rebuilt", adopted=len(open_alerts), outputs=count,
                   lamps=len(self.core.fleet), drains=len(self.core.drains), from_ms=start,
                   to_ms=now)
+
+    def rebuild_from_registry(self) -> None:
+        """Rebuild from the registry as it stands (what a restart would do, in the process):
+        its revision first, so a write made meanwhile is seen at the next check. Messages of
+        the last RECENT_MS are judged again by the new core (see RECENT_MS)."""
+        assert self.registry is not None
+        revision = self.registry.revision()
+        index = self.registry.device_index()
+        self.devices = lambda: index
+        if self.core is not None:  # the old core and what it learned go; gc.freeze kept them
+            self.core = None
+            gc.unfreeze()
+            gc.collect()
+        self.adopted_people = {}
+        self.rebuild(self.registry.lamps(), self.registry.network())
+        self.registry_seen = revision
+        self.rebuilds += 1
+        for _, message in list(self.recent):
+            self._judge(message)
+
+    def follow_registry(self) -> None:
+        """Every rules_registry_check_s: rebuild when the registry's revision moved (a device
+        added, changed, retired or given planned works through the API or the CLI)."""
+        now = self.wall_ms()
+        if self.registry is None or now < self.next_registry_check_ms:
+            return
+        self.next_registry_check_ms = now + self.settings.rules_registry_check_s * 1000
+        revision = self.registry.revision()
+        if revision != self.registry_seen:
+            log_event(log, "rules.registry_changed", revision=revision,
+                      seen=self.registry_seen)
+            self.rebuild_from_registry()
 
     def _adopt(self, stored: StoredAlert) -> None:
         assert self.core is not None
@@ -200,6 +245,7 @@ class RuleRunner:
             self._handle(first)
             while not self.inbox.empty():
                 self._handle(self.inbox.get_nowait())
+        self.follow_registry()
         now = self.wall_ms() - ADVANCE_LAG_MS
         assert self.core is not None
         self._tick_before(now + 1)
@@ -239,6 +285,8 @@ class RuleRunner:
         process, and the restart's rebuild loses nothing."""
         assert self.client is not None
         self.messages += 1
+        if self.registry is not None:
+            self._keep_recent(message)
         try:
             self._judge(message)
         except SQLAlchemyError:
@@ -248,6 +296,12 @@ class RuleRunner:
             log_event(log, "rules.message_failed", logging.ERROR, topic=message.topic[:200],
                       error=type(exc).__name__, detail=str(exc)[:200])
         self.client.ack(message.mid, message.qos)
+
+    def _keep_recent(self, message: mqtt.MQTTMessage) -> None:
+        now = self.wall_ms()
+        self.recent.append((now, message))
+        while self.recent and self.recent[0][0] < now - RECENT_MS:
+            self.recent.popleft()
 
     def _judge(self, message: mqtt.MQTTMessage) -> None:
         assert self.core is not None

@@ -10,7 +10,7 @@ import httpx
 
 from rules.metrics import RuleMetrics
 from rules.runner import RuleRunner, RunnerConfig
-from rules.sources import network_of
+from rules.sources import SqlRegistry
 from rules.webhooks import WebhookCourier
 from streetwatch.alerts.store import AlertStore
 from streetwatch.errors import InfluxAuthError
@@ -18,7 +18,7 @@ from streetwatch.influx import InfluxClient
 from streetwatch.logs import log_event
 from streetwatch.metrics_http import MetricsHttpServer
 from streetwatch.registry.migrate import upgrade
-from streetwatch.registry.store import iter_lamps, load_device_index, make_engine
+from streetwatch.registry.store import make_engine
 from streetwatch.settings import RULES_USER, MqttEndpoint, Settings
 
 log = logging.getLogger("streetwatch.rules")
@@ -45,13 +45,12 @@ def run_rules(settings: Settings, every_s: int, warm_up_s: int,
     endpoint = rules_endpoint(settings)
     with InfluxClient.from_settings(settings) as influx, httpx.Client(timeout=10) as http:
         _ensure_database(influx)
-        devices = load_device_index(sql)
         runner = RuleRunner(settings, RunnerConfig(endpoint, endpoint.username or "streetwatch-rules",
                                                    every_s * 1000, warm_up_s * 1000),
-                            store, influx, lambda: devices)
+                            store, influx, dict, registry=SqlRegistry(sql))
         metrics = _start_metrics(settings, runner)
         runner.connect()  # first, so what the rebuild decides is published as it happens
-        runner.rebuild(iter_lamps(sql), network_of(sql))
+        runner.rebuild_from_registry()
         courier = threading.Thread(target=WebhookCourier(store, http).run, args=(stop,),
                                    name="webhooks", daemon=True)
         courier.start()

@@ -23,7 +23,15 @@ from rules.replay import (
     StatusObservation,
 )
 from streetwatch.influx import InfluxClient
-from streetwatch.registry.store import LampRecord, load_drains, load_gauges
+from streetwatch.registry.store import (
+    DeviceInfo,
+    LampRecord,
+    iter_lamps,
+    load_device_index,
+    load_drains,
+    load_gauges,
+    registry_revision,
+)
 
 CHUNK_MS = 3_600_000
 
@@ -33,6 +41,26 @@ def fleet_of(records: Iterable[LampRecord]) -> Fleet:
     return Fleet(LampSite(r.id, r.gateway, r.zone, r.road, r.position_on_road, r.cabinet, r.lat,
                           r.lon, r.in_service, r.out_of_service_from_ms,
                           r.out_of_service_until_ms) for r in records)
+
+
+class SqlRegistry:
+    """The registry as the live runner follows it: a revision that moves with every write of
+    the device tables, and what a rebuild reads (the device index, the lamps, the drains)."""
+
+    def __init__(self, sql: Engine) -> None:
+        self.sql = sql
+
+    def revision(self) -> int:
+        return registry_revision(self.sql)
+
+    def device_index(self) -> dict[tuple[str, str], DeviceInfo]:
+        return load_device_index(self.sql)
+
+    def lamps(self) -> Iterator[LampRecord]:
+        return iter_lamps(self.sql)
+
+    def network(self) -> DrainNetwork:
+        return network_of(self.sql)
 
 
 def network_of(sql: Engine) -> DrainNetwork:

@@ -229,6 +229,8 @@ class Settings(BaseSettings):
     # Rule runner: tick period, webhook URLs (may hold tokens: SecretStr, never logged), and the
     # Prometheus /metrics port (0 turns it off).
     rules_every_s: Seconds = 60
+    # How often the runner looks whether the registry changed (then it rebuilds itself).
+    rules_registry_check_s: Seconds = 30
     alert_webhooks: list[SecretStr] = []
     rules_metrics_port: int = Field(9642, ge=0, le=65535)
 

@@ -11,7 +11,7 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from rules.runner import RuleRunner, RunnerConfig
-from rules.sources import network_of
+from rules.sources import SqlRegistry, network_of
 from streetwatch.alerts.store import AlertStore
 from streetwatch.influx import InfluxClient
 from streetwatch.registry.store import load_device_index, load_lamps
@@ -40,12 +40,18 @@ class AlertWatcher:
         self.client.loop_stop()
 
 
-def start_runner(settings, sql) -> tuple[RuleRunner, threading.Event, threading.Thread]:
-    """The live runner in a thread (1 s ticks, 60 s warm-up), rebuilt from the registry."""
+def start_runner(settings, sql, follow: bool = False,
+                 ) -> tuple[RuleRunner, threading.Event, threading.Thread]:
+    """The live runner in a thread (1 s ticks, 60 s warm-up), rebuilt from the registry; with
+    `follow`, as `streetwatch rules` runs it: rebuilt again whenever the registry changes."""
     runner = RuleRunner(settings, RunnerConfig(settings.mqtt_endpoint(), RULES_USER, 1000, 60_000),
                         AlertStore(sql), InfluxClient.from_settings(settings),
-                        lambda: load_device_index(sql))
-    runner.rebuild(load_lamps(sql), network_of(sql))
+                        lambda: load_device_index(sql),
+                        registry=SqlRegistry(sql) if follow else None)
+    if follow:
+        runner.rebuild_from_registry()
+    else:
+        runner.rebuild(load_lamps(sql), network_of(sql))
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Double,
     ForeignKey,
@@ -276,6 +277,7 @@ __all__ = [
     "SUBJECT_LENGTH",
     "AddressHit",
     "Alert",
+    "RegistryRevision",
     "ApiKey",
     "CitizenReport",
     "AlertHistory",
@@ -351,3 +353,14 @@ class AddressHit(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH))
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class RegistryRevision(Base):
+    """One row: a number every write of the device tables adds one to, in the same transaction
+    (streetwatch.registry.store.bump_registry_revision), so that the live rule runner sees a
+    device added, changed or taken out of service by a cheap read, and rebuilds itself."""
+
+    __tablename__ = "registry_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy import Engine, Table, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from streetwatch.errors import ConfigError
 from streetwatch.logs import log_event
-from streetwatch.registry.models import Drain, Lamp, RainGauge
+from streetwatch.registry.models import Drain, Lamp, RainGauge, RegistryRevision
 from streetwatch.registry.timestamps import ms_from_datetime
 from streetwatch.town import DrainSite, GaugeSite
 
@@ -206,10 +206,26 @@ def upsert_devices(
             before = _count(conn, table)
             written.append(_upsert_table(conn, table, rows))
             inserted += _count(conn, table) - before
+        if any(written):
+            bump_registry_revision(conn)
     counts = UpsertCounts(*written, inserted=inserted, updated=sum(written) - inserted)
     log_event(_log, "registry.upsert", lamps=counts.lamps, drains=counts.drains,
               gauges=counts.gauges, inserted=counts.inserted, updated=counts.updated)
     return counts
+
+
+def bump_registry_revision(conn: Connection) -> None:
+    """Add one to the registry's revision, in the transaction that wrote a device table: the
+    live rule runner rebuilds itself when it sees the number move (registry_revision)."""
+    conn.execute(update(RegistryRevision.__table__).where(RegistryRevision.id == 1)
+                 .values(revision=RegistryRevision.revision + 1))
+
+
+def registry_revision(engine: Engine) -> int:
+    """The registry's revision: moves with every write of the device tables."""
+    with engine.connect() as conn:
+        return conn.execute(select(RegistryRevision.revision)
+                            .where(RegistryRevision.id == 1)).scalar_one()
 
 
 def _count(conn: Connection, table: Table) -> int:

@@ -72,9 +72,9 @@ def table_counts(engine: Engine) -> tuple[int, int, int]:
 def test_upgrade_from_empty_creates_the_tables(sql_url: str) -> None:
     assert migrate.current_revision(sql_url) is None
 
-    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0008"
+    assert migrate.upgrade(sql_url) == migrate.head_revision() == "0009"
 
-    assert migrate.current_revision(sql_url) == "0008"
+    assert migrate.current_revision(sql_url) == "0009"
     engine = make_engine(sql_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -430,3 +430,25 @@ def test_the_rules_network_leaves_out_drains_and_gauges_retired_for_good(engine:
 
     assert [d.id for d in network.drains] == ["D1"] and [g.id for g in network.gauges] == ["R2"]
     assert [d.id for d in load_drains(engine)] == ["D1", "D2"]
+
+
+def test_every_write_of_the_device_tables_moves_the_registry_revision(engine):
+    """The live rule runner rebuilds when the revision moves: an upsert, the API's create,
+    update and retire each move it once; a write of nothing, or of a device that is not there,
+    leaves it."""
+    from api.devices import create_device, take_out_of_service, update_device
+
+    seen = [store.registry_revision(engine)]
+    store.upsert_devices(engine, [{"id": "L1", "gateway": "gw1", "zone": "north"}], [], [])
+    seen.append(store.registry_revision(engine))
+    store.upsert_devices(engine, [], [], [])
+    seen.append(store.registry_revision(engine))
+    create_device(engine, "drain", {"id": "D1", "gateway": "gw1", "zone": "north"}, "admin", 0)
+    seen.append(store.registry_revision(engine))
+    update_device(engine, "lamp", "L1", {"zone": "south"}, "admin", 0)
+    seen.append(store.registry_revision(engine))
+    assert update_device(engine, "lamp", "L9", {"zone": "south"}, "admin", 0) is None
+    seen.append(store.registry_revision(engine))
+    take_out_of_service(engine, "lamp", "L1", (0, 1000), "works", "manager", 0)
+    seen.append(store.registry_revision(engine))
+    assert seen == [0, 1, 1, 2, 3, 3, 4]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.devices import take_out_of_service
 from rules.stored_replay import stored_replay_lines
 from streetwatch.alerts.model import Condition
 from streetwatch.alerts.store import AlertStore
@@ -102,6 +103,44 @@ def test_live_alerts_are_fast_stored_once_and_agree_with_replay(town, mosquitto)
     assert [(x["event"], x["kind"], x["subject"], x["ts"], x["deadline"])
             for x in replayed if x["type"] == "alert"] == live
     influx.close()
+
+
+def test_devices_retired_and_added_through_the_registry_reach_a_running_runner(town, mosquitto):
+    """The runner follows the registry's revision (rules_registry_check_s, 1 s here): a dark
+    lamp retired through the API's store has its lamp_out resolved, and a lamp added after the
+    start is judged, both without a restart; nothing is raised twice."""
+    settings, sql = town
+    settings = settings.model_copy(update={"rules_registry_check_s": 1})
+    runner, stop, thread = start_runner(settings, sql, follow=True)
+    watcher = AlertWatcher(mosquitto)
+
+    def events() -> list[tuple[str, str]]:
+        return [(e["event"], e["subject"]) for e in watcher.events]
+
+    try:
+        assert runner.subscribed.wait(10)
+        t0 = int(time.time() * 1000)
+        publish_as(mosquitto, "gw1", [lamp_message(lamp, t0, lamp != "L003") for lamp in LAMPS])
+        wait_for(lambda: ("raised", "lamp:L003") in events(), 15, "L003's lamp_out")
+        take_out_of_service(sql, "lamp", "L003", None, "pole removed", "manager", t0)
+        wait_for(lambda: ("resolved", "lamp:L003") in events(), 15,
+                 "L003's lamp_out resolved once it is retired")
+
+        upsert_devices(sql, [{"id": "L007", "gateway": "gw1", "zone": "Z1", "road": "R2",
+                              "position_on_road": 1}], [], [])
+        wait_for(lambda: runner.rebuilds >= 3, 15, "the rebuild after L007 was added")
+        publish_as(mosquitto, "gw1", [lamp_message("L007", int(time.time() * 1000), False)])
+        wait_for(lambda: ("raised", "lamp:L007") in events(), 15, "the new lamp's lamp_out")
+    finally:
+        stop.set()
+        thread.join(10)
+        watcher.close()
+    assert events() == [("raised", "lamp:L003"), ("resolved", "lamp:L003"),
+                        ("raised", "lamp:L007")]
+    stored = AlertStore(sql).list_alerts(open_only=False)
+    assert sorted((a.subject, a.state) for a in stored) == [("lamp:L003", "resolved"),
+                                                           ("lamp:L007", "raised")]
+    runner.influx.close()
 
 
 def test_kill_9_between_raise_and_resolve_neither_loses_nor_repeats(town, mosquitto, tmp_path):
