@@ -83,6 +83,14 @@ class RuleEngine:
         if kind in PEOPLE_ALERT_KINDS and held is not None and held.id == alert_id:
             del self.book.open[(subject, kind)]
 
+    def lamp_service(self, lamp_id: str, in_service: bool, works_from_ms: int | None,
+                     works_until_ms: int | None, now_ms: int) -> None:
+        """A lamp's service state changed in the registry at `now_ms` (retired, back, planned
+        works): judged at once, as at a works window's edge."""
+        self.lamps.service_changed(self.fleet.index[lamp_id], in_service,
+                                   (works_from_ms, works_until_ms), now_ms)
+        self.apply()
+
     def lamp_reading(self, lamp_id: str, ts_ms: int, on: bool, fault: str | None) -> None:
         self.lamps.lamp_reading(lamp_id, ts_ms, on, fault)
         if self.lamps.transitions:

@@ -17,7 +17,8 @@ NO_RANK = -1
 
 
 class Fleet:
-    """Lamps by index, with the groupings the rules need (built once; read-only afterwards)."""
+    """Lamps by index, with the groupings the rules need (built once; afterwards only a lamp's
+    service state may change, through `set_service`: the groupings never do)."""
 
     def __init__(self, sites: Iterable[LampSite]) -> None:
         """One pass over `sites` (a generator of registry rows is fine: no LampSite is kept),
@@ -71,6 +72,15 @@ class Fleet:
         if not self.in_service[i]:
             return False
         return i not in self.works or self.site(i).in_service_at(ts_ms)
+
+    def set_service(self, i: int, in_service: bool, works_from_ms: int | None,
+                    works_until_ms: int | None) -> None:
+        """Lamp `i`'s service state as the registry now says (the live runner's follow)."""
+        self.in_service[i] = in_service
+        if works_from_ms is None and works_until_ms is None:
+            self.works.pop(i, None)
+        else:
+            self.works[i] = (works_from_ms, works_until_ms)
 
     def service_changes_after(self, i: int, ts_ms: int) -> int | None:
         """The next works-window boundary after `ts_ms`, if any."""

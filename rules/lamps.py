@@ -115,6 +115,16 @@ class LampRules:
             self.settle()
         self.now = max(self.now, now_ms)
 
+    def service_changed(self, i: int, in_service: bool, works: tuple[int | None, int | None],
+                        now_ms: int) -> None:
+        """Lamp `i` retired, back in service, or given other planned works at `now_ms` (the
+        registry changed under a live runner): what was due before is judged with the old
+        state, then the lamp is judged as its window edges are (a wake at `now_ms`)."""
+        self.advance(now_ms)
+        self.fleet.set_service(i, in_service, *works)
+        self.has_works[i] = i in self.fleet.works
+        self._evaluate_lamp(i, self.now)
+
     def wants_advance(self, ts_ms: int) -> bool:
         """Whether `advance(ts_ms)` has anything to do (a wake due, or an earlier instant to
         settle): the cheap check before it, for readings of other devices (drains)."""

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,12 +33,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from rules.config import LIVE_WARM_UP_S
 from rules.drains import DrainNetwork
 from rules.engine import NO_DRAINS, RuleEngine
-from rules.fleet import Fleet
+from rules.fleet import Fleet, LampSite
 from rules.lifecycle import OpenAlert
 from rules.lighting import LightingRate
 from rules.replay import history_start_ms, remember, replay_items
 from rules.sinks import SqlSink
-from rules.sources import SqlRegistry, fleet_of, stored_history, stored_observations
+from rules.sources import SqlRegistry, fleet_of, lamp_site, stored_history, stored_observations
 from rules.webhooks import TopicCourier
 from streetwatch.alerts.model import PEOPLE_ALERT_KINDS, AlertEvent, AlertKind, Notice
 from streetwatch.alerts.records import AlertFilter, Delivery, StoredAlert
@@ -98,6 +98,7 @@ class RuleRunner:
         self.next_registry_check_ms = 0
         self.recent: deque[tuple[int, mqtt.MQTTMessage]] = deque()
         self.rebuilds = 0
+        self.network: DrainNetwork = NO_DRAINS  # the drains and gauges of the last rebuild
         self.wall_ms = wall_ms
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.pending_lines: list[str] = []
@@ -165,24 +166,61 @@ class RuleRunner:
             gc.unfreeze()
             gc.collect()
         self.adopted_people = {}
-        self.rebuild(self.registry.lamps(), self.registry.network())
+        self.network = self.registry.network()
+        self.rebuild(self.registry.lamps(), self.network)
         self.registry_seen = revision
         self.rebuilds += 1
         for _, message in list(self.recent):
             self._judge(message)
 
-    def follow_registry(self) -> None:
-        """Every rules_registry_check_s: rebuild when the registry's revision moved (a device
-        added, changed, retired or given planned works through the API or the CLI)."""
-        now = self.wall_ms()
-        if self.registry is None or now < self.next_registry_check_ms:
+    def follow_registry(self, now_ms: int) -> None:
+        """Every rules_registry_check_s: when the registry's revision moved, take the change.
+        Lamps retired, back in service or given planned works are judged in place at `now_ms`
+        (a rebuild costs what a start costs: the warm-up's readings again); anything else (a
+        device added or removed, a lamp moved to another road, zone, cabinet or gateway, any
+        drain or gauge change) rebuilds the runner."""
+        wall = self.wall_ms()
+        if self.registry is None or wall < self.next_registry_check_ms:
             return
-        self.next_registry_check_ms = now + self.settings.rules_registry_check_s * 1000
+        self.next_registry_check_ms = wall + self.settings.rules_registry_check_s * 1000
         revision = self.registry.revision()
-        if revision != self.registry_seen:
-            log_event(log, "rules.registry_changed", revision=revision,
-                      seen=self.registry_seen)
+        if revision == self.registry_seen:
+            return
+        changes = self._service_changes()
+        log_event(log, "rules.registry_changed", revision=revision, seen=self.registry_seen,
+                  how="rebuild" if changes is None else "in place",
+                  lamps=None if changes is None else len(changes))
+        if changes is None:
             self.rebuild_from_registry()
+            return
+        assert self.core is not None and self.registry is not None
+        index = self.registry.device_index()
+        self.devices = lambda: index
+        for site in changes:
+            self.core.lamp_service(site.id, site.in_service, site.works_from_ms,
+                                   site.works_until_ms, now_ms)
+        self.core.settle()
+        self.registry_seen = revision
+
+    def _service_changes(self) -> list[LampSite] | None:
+        """The registry's lamps whose service state differs from the core's, or None when
+        anything else differs (then only a rebuild will do)."""
+        assert self.core is not None and self.registry is not None
+        fleet, changed, seen = self.core.fleet, [], 0
+        for site in map(lamp_site, self.registry.lamps()):
+            i = fleet.index.get(site.id)
+            if i is None:
+                return None
+            seen += 1
+            held = fleet.site(i)
+            if held != site:
+                if replace(held, in_service=site.in_service, works_from_ms=site.works_from_ms,
+                           works_until_ms=site.works_until_ms) != site:
+                    return None
+                changed.append(site)
+        if seen != len(fleet) or self.registry.network() != self.network:
+            return None
+        return changed
 
     def _adopt(self, stored: StoredAlert) -> None:
         assert self.core is not None
@@ -245,11 +283,11 @@ class RuleRunner:
             self._handle(first)
             while not self.inbox.empty():
                 self._handle(self.inbox.get_nowait())
-        self.follow_registry()
         now = self.wall_ms() - ADVANCE_LAG_MS
         assert self.core is not None
         self._tick_before(now + 1)
         self.core.advance(now)
+        self.follow_registry(now)
         self._emit_events()
         self._relay_outbox()
         self._flush_lines()

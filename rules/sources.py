@@ -38,9 +38,13 @@ CHUNK_MS = 3_600_000
 
 def fleet_of(records: Iterable[LampRecord]) -> Fleet:
     """The registry's lamps as the rule core's fleet."""
-    return Fleet(LampSite(r.id, r.gateway, r.zone, r.road, r.position_on_road, r.cabinet, r.lat,
-                          r.lon, r.in_service, r.out_of_service_from_ms,
-                          r.out_of_service_until_ms) for r in records)
+    return Fleet(map(lamp_site, records))
+
+
+def lamp_site(r: LampRecord) -> LampSite:
+    """A registry lamp as the rule core sees it."""
+    return LampSite(r.id, r.gateway, r.zone, r.road, r.position_on_road, r.cabinet, r.lat, r.lon,
+                    r.in_service, r.out_of_service_from_ms, r.out_of_service_until_ms)
 
 
 class SqlRegistry:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from rules.config import RuleConfig
+from rules.engine import RuleEngine
+from rules.fleet import Fleet
+from rules.lifecycle import MemorySink
+from rules.replay import replay_lines
 from streetwatch.alerts.model import rfc3339_ms
 
 from rule_drive import (
     DAY0,
     HOUR,
     MIN,
+    FixedNights,
     StatusObservation,
     alerts,
     lit_at_night,
@@ -226,3 +234,73 @@ def test_replay_is_byte_identical_for_the_same_input():
     sites = road_lamps(30, cabinet_size=10)
     state = broken({"L003", "L004", "L015"}, NIGHT + HOUR)
     assert night(sites, state) == night(sites, state)
+
+
+def _split_replay(sites, observations, change_at: int, change) -> list[dict]:
+    """Replay to `change_at`, apply `change(engine)` there (the live runner following the
+    registry), replay on; the lines printed from NIGHT."""
+    engine = RuleEngine(Fleet(sites), LAX, FixedNights(), MemorySink(), START)
+    before = [o for o in observations if o.ts_ms < change_at]
+    after = [o for o in observations if o.ts_ms >= change_at]
+    lines = list(replay_lines(engine, before, NIGHT, change_at, MIN))
+    change(engine)
+    lines += replay_lines(engine, after, change_at, NIGHT + 4 * HOUR, MIN)
+    return [json.loads(line) for line in lines]
+
+
+def test_planned_works_set_in_place_before_they_start_agree_with_replay():
+    """The live runner takes a lamp's new planned works in place (RuleEngine.lamp_service):
+    set before the window opens, the night comes out exactly as a replay with the window in the
+    registry from the start: lamp_out resolved at the window's start, raised again at its end
+    (the lamp has been dark since before it, longer than the hold)."""
+    sites = road_lamps(10)
+    window = (NIGHT + 2 * HOUR, NIGHT + 3 * HOUR)
+    dark = list(readings(sites, broken({"L005"}, START), START, NIGHT + 4 * HOUR))
+    with_works = [replace(s, works_from_ms=window[0], works_until_ms=window[1])
+                  if s.id == "L005" else s for s in sites]
+    expected = run(with_works, dark, START, NIGHT, NIGHT + 4 * HOUR, config=LAX)
+
+    live = _split_replay(sites, dark, NIGHT + HOUR,
+                         lambda engine: engine.lamp_service("L005", True, *window, NIGHT + HOUR))
+
+    assert alerts(live) == alerts(expected) == [
+        ("raised", "lamp_out", "lamp:L005", at(NIGHT + 10 * MIN)),
+        ("resolved", "lamp_out", "lamp:L005", at(NIGHT + 2 * HOUR)),
+        ("raised", "lamp_out", "lamp:L005", at(NIGHT + 3 * HOUR)),
+    ]
+    assert [x for x in live if x["type"] == "alert"] == [
+        x for x in expected if x["type"] == "alert"]
+    assert rates(live) == rates(expected)
+
+
+def test_a_lamp_retired_in_place_leaves_the_rate_and_its_alert_at_once():
+    sites = road_lamps(10)
+    dark = list(readings(sites, broken({"L005"}, START), START, NIGHT + 4 * HOUR))
+    retire_at = NIGHT + HOUR + 30 * 1000
+
+    live = _split_replay(sites, dark, retire_at,
+                         lambda engine: engine.lamp_service("L005", False, None, None, retire_at))
+
+    assert alerts(live) == [("raised", "lamp_out", "lamp:L005", at(NIGHT + 10 * MIN)),
+                            ("resolved", "lamp_out", "lamp:L005", at(retire_at))]
+    after = [s for s in rates(live) if s["ts"] > at(retire_at)]
+    assert after and {(s["lit"], s["expected"]) for s in after} == {(9, 9)}
+
+
+def test_planned_works_set_in_place_on_a_quiet_lit_lamp_take_it_out_of_the_rate():
+    """A healthy lamp takes the readers' fast path (its readings only move its clock, and it
+    wakes for nothing but staleness): works set in place must still wake it at the window's
+    edges, as a replay with the window from the start does."""
+    sites = road_lamps(10)
+    window = (NIGHT + 2 * HOUR, NIGHT + 3 * HOUR)
+    healthy = list(readings(sites, lit_at_night, START, NIGHT + 4 * HOUR))
+    with_works = [replace(s, works_from_ms=window[0], works_until_ms=window[1])
+                  if s.id == "L005" else s for s in sites]
+    expected = run(with_works, healthy, START, NIGHT, NIGHT + 4 * HOUR, config=LAX)
+
+    live = _split_replay(sites, healthy, NIGHT + HOUR,
+                         lambda engine: engine.lamp_service("L005", True, *window, NIGHT + HOUR))
+
+    assert rates(live) == rates(expected)
+    during = [s for s in rates(live) if at(window[0]) <= s["ts"] < at(window[1])]
+    assert during and {s["expected"] for s in during} == {9}
