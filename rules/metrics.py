@@ -44,6 +44,8 @@ class _RunnerCollector(Collector):
             "rain_readings": ("rain readings taken", r.rain_readings),
             "failed_messages": ("messages the core failed on (logged, acked)", r.failed_messages),
             "ticks": ("ticks run", r.ticks),
+            "rebuilds": ("rebuilds from the registry (the start's, then each structural change)",
+                         r.rebuilds),
         }
         for name, (help_text, value) in counters.items():
             yield CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=value)

@@ -94,6 +94,7 @@ def test_metrics_and_health_over_http():
         base = f"http://127.0.0.1:{server.port}"
         text = httpx.get(f"{base}/metrics").text
         assert "streetwatch_rules_messages_total 1.0" in text
+        assert "streetwatch_rules_rebuilds_total 0.0" in text  # built with rebuild(), not followed
         assert 'streetwatch_rules_alert_events_total{event="raised",kind="lamp_fault"} 1.0' in text
         assert httpx.get(f"{base}/healthz").status_code == 200
         clock[0] += 181_000  # three ticks of 60 s
