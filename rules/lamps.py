@@ -341,8 +341,9 @@ class LampRules:
             self._set_lamp(i, "lamp_out", f"dark since {rfc3339_ms(self.since[i])}"
                            f"{self._fault_note(i)}", now)
         elif active and not want:
-            self._clear_lamp(i, "lamp_out", now,
-                             "lamp lit again" if not self.out[i] else "absorbed by a wider alert")
+            self._clear_lamp(i, "lamp_out", now, "absorbed by a wider alert" if self.out[i]
+                             else "taken out of service" if self.category[i] == OUT_OF_SERVICE
+                             else "lamp lit again")
 
     def _judge_simple(self, i: int, now: int, category: int,
                       interval: tuple[int, int, str]) -> None:

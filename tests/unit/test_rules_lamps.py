@@ -283,6 +283,7 @@ def test_a_lamp_retired_in_place_leaves_the_rate_and_its_alert_at_once():
 
     assert alerts(live) == [("raised", "lamp_out", "lamp:L005", at(NIGHT + 10 * MIN)),
                             ("resolved", "lamp_out", "lamp:L005", at(retire_at))]
+    assert [x["message"] for x in live if x["type"] == "alert"][1] == "taken out of service"
     after = [s for s in rates(live) if s["ts"] > at(retire_at)]
     assert after and {(s["lit"], s["expected"]) for s in after} == {(9, 9)}
 
