@@ -127,10 +127,14 @@ def list_reports(principal: Manager, res: Res, limit: Limit = 100, cursor: Curso
              responses={404: _UNKNOWN, 409: _CONFLICT})
 def answer_report(receipt: Receipt, body: AnswerIn, principal: Manager,
                   res: Res) -> ReportView:
-    """Answer a report (again, if need be): it becomes `answered`; a closed one is 409."""
+    """Answer a report (again, if need be): it becomes `answered`; a closed one is 409. The
+    answer is also a note on the report's alert, so the crew knows what the citizen was told."""
     report = _visible(res, principal, receipt)
-    return _view(_or_409(lambda: store.answer_report(res.engine, report.id, body.answer,
-                                                     principal.name, res.clock())))
+    now_ms = res.clock()
+    answered = _or_409(lambda: store.answer_report(res.engine, report.id, body.answer,
+                                                   principal.name, now_ms))
+    _note_answer(res, answered, body.answer, principal.name, now_ms)
+    return _view(answered)
 
 
 @router.post("/reports/{receipt}/close", response_model=ReportView,
@@ -140,8 +144,20 @@ def close_report(receipt: Receipt, principal: Manager, res: Res,
     """Close a report, with its answer if it has none yet: never closed unanswered (409)."""
     report = _visible(res, principal, receipt)
     answer = None if body is None else body.answer
-    return _view(_or_409(lambda: store.close_report(res.engine, report.id, answer,
-                                                    principal.name, res.clock())))
+    now_ms = res.clock()
+    closed = _or_409(lambda: store.close_report(res.engine, report.id, answer, principal.name,
+                                                now_ms))
+    if answer is not None:
+        _note_answer(res, closed, answer, principal.name, now_ms)
+    return _view(closed)
+
+
+def _note_answer(res: Resources, report: store.StoredReport, answer: str, by: str,
+                 now_ms: int) -> None:
+    """The town's answer as a note on the report's alert (open or resolved), by the manager."""
+    if report.alert_id is not None:
+        note = f"answer to citizen report {report.id}: {answer}"[:NOTE_CHARS]
+        res.alerts.comment(report.alert_id, now_ms, by, note)
 
 
 # Filing ----------------------------------------------------------------------------------------

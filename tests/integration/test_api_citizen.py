@@ -194,6 +194,16 @@ def test_a_report_is_answered_then_closed_and_never_closed_unanswered(town_on):
     closed = world.post(f"{REPORTS}/{other}/close", who="manager", json={"answer": "Fixed."})
     assert (closed.json()["status"], closed.json()["answer"]) == ("closed", "Fixed.")
 
+    # Each answer is a note on the reports' alert, by the manager: crews see what was said.
+    (alert,) = alerts_on(world, "lamp:L1")
+    history = world.res.alerts.history(alert.id)
+    assert [(h.event, h.actor) for h in history] == [
+        ("raised", "citizen"), ("commented", "manager"), ("commented", "citizen"),
+        ("commented", "manager")]
+    assert history[1].detail.startswith("answer to citizen report ")
+    assert history[1].detail.endswith(": A crew fixes it tonight.")
+    assert history[3].detail.endswith(": Fixed.") and receipt not in history[1].detail
+
 
 def test_the_database_refuses_a_closed_report_without_an_answer(town_on):
     file(town_on, lat=LAT, lon=LON)
