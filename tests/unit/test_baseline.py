@@ -120,7 +120,8 @@ def test_bands_relearned_day_by_day_equal_a_fresh_sort(seed):
 @example([130.0, 1.6930826073377574])  # a + (b - a) / 2 and (a + b) / 2 differ in the last bit
 def test_band_columns_take_the_quartiles_of_statistics_inclusive_method(levels):
     """The quartiles written out in `columns` (positions kept per count of levels) are
-    `statistics.quantiles(method="inclusive")`'s, NaN, infinities and -0.0 included, as repr."""
+    `_quantile`'s to the bit, NaN, infinities and -0.0 included (as repr); and `_quantile` is
+    `statistics.quantiles(method="inclusive")`'s method, equal within rounding."""
     from rules.baseline import _quantile
 
     history = LevelHistory()
