@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -65,11 +65,14 @@ MAX_PENDING_LINES = 200_000
 STUCK_AFTER_S = 60.0
 ADOPT_PAGE = 500  # people's open alerts read per query, once a tick
 OUTBOX_EVERY_MS = 500  # how often the loop looks for events people made, to publish them
-# Messages judged in the last RECENT_MS are judged again after a rebuild in the process: the
-# rebuild replays InfluxDB, where the ingester may not have written the newest of them yet
-# (it flushes every ingest_flush_interval_s, 0.2 s, and retries a failed write within seconds).
-# A reading the replay had changes nothing twice. At 10,000 messages a second, about 25 MB.
-RECENT_MS = 5_000
+# A rebuild in the process (a structural registry change) waits REBUILD_DELAY_MS after the
+# change is seen, keeping the messages it judges meanwhile, and judges them again on the new
+# core: the rebuild replays InfluxDB, where the ingester may not have the newest of them yet (it
+# flushes every ingest_flush_interval_s, 0.2 s, and retries a failed write within seconds), while
+# what came before the wait is stored by then. A reading the replay had changes nothing twice.
+# Messages are kept only during that wait: kept all the time, they cost the live loop's alert
+# latency a third at p99 (bench/rules.py item 5).
+REBUILD_DELAY_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,10 @@ class RuleRunner:
         self.registry = registry
         self.registry_seen: int | None = None
         self.next_registry_check_ms = 0
-        self.recent: deque[tuple[int, mqtt.MQTTMessage]] = deque()
+        # While a rebuild waits (REBUILD_DELAY_MS): when it is due, and the messages judged
+        # since (topic, payload, retained: plain values, which the collector does not track).
+        self.rebuild_due_ms: int | None = None
+        self.recent: list[tuple[str, bytes, bool]] = []
         self.rebuilds = 0
         self.network: DrainNetwork = NO_DRAINS  # the drains and gauges of the last rebuild
         self.wall_ms = wall_ms
@@ -155,8 +161,8 @@ class RuleRunner:
 
     def rebuild_from_registry(self) -> None:
         """Rebuild from the registry as it stands (what a restart would do, in the process):
-        its revision first, so a write made meanwhile is seen at the next check. Messages of
-        the last RECENT_MS are judged again by the new core (see RECENT_MS)."""
+        its revision first, so a write made meanwhile is seen at the next check. The messages
+        kept while the rebuild waited are judged again by the new core (REBUILD_DELAY_MS)."""
         assert self.registry is not None
         revision = self.registry.revision()
         index = self.registry.device_index()
@@ -170,16 +176,21 @@ class RuleRunner:
         self.rebuild(self.registry.lamps(), self.network)
         self.registry_seen = revision
         self.rebuilds += 1
-        for _, message in list(self.recent):
-            self._judge(message)
+        kept, self.recent, self.rebuild_due_ms = self.recent, [], None
+        for topic, payload, retained in kept:
+            self._judge_safely(topic, payload, retained)
 
     def follow_registry(self, now_ms: int) -> None:
         """Every rules_registry_check_s: when the registry's revision moved, take the change.
         Lamps retired, back in service or given planned works are judged in place at `now_ms`
         (a rebuild costs what a start costs: the warm-up's readings again); anything else (a
         device added or removed, a lamp moved to another road, zone, cabinet or gateway, any
-        drain or gauge change) rebuilds the runner."""
+        drain or gauge change) rebuilds the runner, REBUILD_DELAY_MS after it is seen."""
         wall = self.wall_ms()
+        if self.rebuild_due_ms is not None:
+            if wall >= self.rebuild_due_ms:
+                self.rebuild_from_registry()
+            return
         if self.registry is None or wall < self.next_registry_check_ms:
             return
         self.next_registry_check_ms = wall + self.settings.rules_registry_check_s * 1000
@@ -191,7 +202,7 @@ class RuleRunner:
                   how="rebuild" if changes is None else "in place",
                   lamps=None if changes is None else len(changes))
         if changes is None:
-            self.rebuild_from_registry()
+            self.rebuild_due_ms = wall + REBUILD_DELAY_MS
             return
         assert self.core is not None and self.registry is not None
         index = self.registry.device_index()
@@ -323,29 +334,26 @@ class RuleRunner:
         process, and the restart's rebuild loses nothing."""
         assert self.client is not None
         self.messages += 1
-        if self.registry is not None:
-            self._keep_recent(message)
-        try:
-            self._judge(message)
-        except SQLAlchemyError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            self.failed_messages += 1
-            log_event(log, "rules.message_failed", logging.ERROR, topic=message.topic[:200],
-                      error=type(exc).__name__, detail=str(exc)[:200])
+        topic, payload, retained = message.topic, message.payload, bool(message.retain)
+        if self.rebuild_due_ms is not None:
+            self.recent.append((topic, payload, retained))
+        self._judge_safely(topic, payload, retained)
         self.client.ack(message.mid, message.qos)
 
-    def _keep_recent(self, message: mqtt.MQTTMessage) -> None:
-        now = self.wall_ms()
-        self.recent.append((now, message))
-        while self.recent and self.recent[0][0] < now - RECENT_MS:
-            self.recent.popleft()
+    def _judge_safely(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            self._judge(topic, payload, retained)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see _handle's docstring
+            self.failed_messages += 1
+            log_event(log, "rules.message_failed", logging.ERROR, topic=topic[:200],
+                      error=type(exc).__name__, detail=str(exc)[:200])
 
-    def _judge(self, message: mqtt.MQTTMessage) -> None:
+    def _judge(self, topic: str, payload: bytes, retained: bool) -> None:
         assert self.core is not None
-        outcome = process_message(message.topic, message.payload, self.wall_ms(), self.devices(),
-                                  Limits(), retained=bool(message.retain), keep_readings=True,
-                                  encode=False)
+        outcome = process_message(topic, payload, self.wall_ms(), self.devices(), Limits(),
+                                  retained=retained, keep_readings=True, encode=False)
         for accepted in outcome.readings:
             reading = accepted.reading
             if isinstance(reading, LampReading):
