@@ -452,3 +452,42 @@ def test_every_write_of_the_device_tables_moves_the_registry_revision(engine):
     take_out_of_service(engine, "lamp", "L1", (0, 1000), "works", "manager", 0)
     seen.append(store.registry_revision(engine))
     assert seen == [0, 1, 1, 2, 3, 3, 4]
+
+
+def test_the_runner_takes_service_changes_in_place_and_anything_else_as_structural(engine):
+    """RuleRunner._service_changes: the lamps whose service state alone moved, or None (a
+    rebuild) when a lamp is added or moved, or the drains change."""
+    from rules.config import RuleConfig
+    from rules.engine import RuleEngine
+    from rules.lifecycle import MemorySink
+    from rules.runner import RuleRunner, RunnerConfig
+    from rules.sources import SqlRegistry, fleet_of
+    from streetwatch.registry.timestamps import datetime_from_ms
+    from streetwatch.settings import MqttEndpoint
+
+    from rule_drive import FixedNights
+
+    lamps = [{"id": f"L{n}", "gateway": "gw1", "zone": "north", "road": "Main",
+              "position_on_road": n} for n in (1, 2, 3)]
+    store.upsert_devices(engine, lamps, [{"id": "D1", "gateway": "gw1", "zone": "north"}], [])
+    registry = SqlRegistry(engine)
+    runner = RuleRunner(None, RunnerConfig(MqttEndpoint("127.0.0.1", 1, None, None), "rules"),  # type: ignore[arg-type]
+                        None, None, dict, registry=registry)  # type: ignore[arg-type]
+
+    def built() -> None:
+        runner.network = registry.network()
+        runner.core = RuleEngine(fleet_of(registry.lamps()), RuleConfig(), FixedNights(),
+                                 MemorySink(), 0, runner.network)
+
+    built()
+    assert runner._service_changes() == []
+    store.upsert_devices(engine, [{**lamps[1], "in_service": False},
+                                  {**lamps[2], "out_of_service_from": datetime_from_ms(1000)}], [], [])
+    assert [(s.id, s.in_service, s.works_from_ms) for s in runner._service_changes()] == [
+        ("L2", False, None), ("L3", True, 1000)]
+    built()
+    for change in ([{**lamps[0], "zone": "south"}], [], [{**lamps[0], "id": "L4"}]):
+        store.upsert_devices(engine, change, [] if change else [
+            {"id": "D2", "gateway": "gw1", "zone": "north"}], [])
+        assert runner._service_changes() is None, change
+        built()
