@@ -331,7 +331,7 @@ def _hammer(base: str, key: str, path: Callable[[random.Random], str], clients: 
     _closed_loop(lambda: _Client(base, headers), one, clients, 0.5)
     before, started = user_processes_cpu(), time.monotonic()
     port = urlsplit(base).port
-    api_pids = [pid for name, pid in pids.items() if name.split(".")[0] == "api"]
+    api_pids = _api_pids(pids)
     split: list[int] = []
     figure = _closed_loop(lambda: _Client(base, headers), one, clients, seconds,
                           midway=lambda: split.extend(_connections_per_process(api_pids, port)))
@@ -348,9 +348,14 @@ def _cpu_used(before: dict[int, float], after: dict[int, float],
     """CPU seconds between two `user_processes_cpu` readings: the API's processes together,
     influxd, and every other process (the bench's clients among them)."""
     delta = {pid: cpu - before.get(pid, 0.0) for pid, cpu in after.items()}
-    api = sum(delta.pop(pid, 0.0) for name, pid in pids.items() if name.split(".")[0] == "api")
+    api = sum(delta.pop(pid, 0.0) for pid in _api_pids(pids))
     influxd = delta.pop(pids["influxd"], 0.0)
     return {"api": api, "influxd": influxd, "others": sum(delta.values())}
+
+
+def _api_pids(pids: dict[str, int]) -> list[int]:
+    """The API's processes among `pids` (named `api`, `api.1`, ...: `_process_tree`)."""
+    return [pid for name, pid in pids.items() if name.split(".")[0] == "api"]
 
 
 def _hammer_influx(url: str, query: Callable[[random.Random], str], clients: int,

@@ -461,7 +461,8 @@ def dredging_csv(rows: Iterable[DredgingRow]) -> str:
     writer.writerow(DREDGING_CSV_COLUMNS)
     for rank, row in enumerate(rows, start=1):
         writer.writerow([
-            rank, csv_cell(row.drain), csv_cell(row.zone), _fixed(row.creep_cm_per_week, 2), _fixed(row.rise_cm, 2),
+            rank, csv_cell(row.drain), csv_cell(row.zone), _fixed(row.creep_cm_per_week, 2),
+            _fixed(row.rise_cm, 2),
             _fixed(row.latest_baseline_cm, 2), _fixed(row.overflow_cm, 2),
             _fixed(row.capacity_used_pct, 1), _fixed(row.weeks_to_overflow, 1),
             ";".join(_fixed(level, 2) for level in row.weekly_baseline_cm),

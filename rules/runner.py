@@ -165,8 +165,7 @@ class RuleRunner:
         kept while the rebuild waited are judged again by the new core (REBUILD_DELAY_MS)."""
         assert self.registry is not None
         revision = self.registry.revision()
-        index = self.registry.device_index()
-        self.devices = lambda: index
+        self._reload_device_index()
         if self.core is not None:  # the old core and what it learned go; gc.freeze kept them
             self.core = None
             gc.unfreeze()
@@ -204,14 +203,19 @@ class RuleRunner:
         if changes is None:
             self.rebuild_due_ms = wall + REBUILD_DELAY_MS
             return
-        assert self.core is not None and self.registry is not None
-        index = self.registry.device_index()
-        self.devices = lambda: index
+        assert self.core is not None
+        self._reload_device_index()
         for site in changes:
             self.core.lamp_service(site.id, site.in_service, site.works_from_ms,
                                    site.works_until_ms, now_ms)
         self.core.settle()
         self.registry_seen = revision
+
+    def _reload_device_index(self) -> None:
+        """The registry's device index as it stands, for judging messages (who may report)."""
+        assert self.registry is not None
+        index = self.registry.device_index()
+        self.devices = lambda: index
 
     def _service_changes(self) -> list[LampSite] | None:
         """The registry's lamps whose service state differs from the core's, or None when

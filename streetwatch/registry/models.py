@@ -270,19 +270,21 @@ class CitizenReport(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
+
 __all__ = [
     "ACTOR_LENGTH",
+    "ADDRESS_LENGTH",
     "DEVICE_ID_PATTERN",
     "ID_LENGTH",
     "SUBJECT_LENGTH",
     "AddressHit",
     "Alert",
-    "RegistryRevision",
     "ApiKey",
     "CitizenReport",
     "AlertHistory",
     "AlertOutbox",
     "Base",
+    "RegistryRevision",
     "Drain",
     "Lamp",
     "RainGauge",
@@ -358,7 +360,8 @@ class AddressHit(Base):
 class RegistryRevision(Base):
     """One row: a number every write of the device tables adds one to, in the same transaction
     (streetwatch.registry.store.bump_registry_revision), so that the live rule runner sees a
-    device added, changed or taken out of service by a cheap read, and rebuilds itself."""
+    device added, changed or taken out of service by a cheap read, and takes the change
+    (docs/alerts.md "Restarts")."""
 
     __tablename__ = "registry_revision"
 

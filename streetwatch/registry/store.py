@@ -216,7 +216,7 @@ def upsert_devices(
 
 def bump_registry_revision(conn: Connection) -> None:
     """Add one to the registry's revision, in the transaction that wrote a device table: the
-    live rule runner rebuilds itself when it sees the number move (registry_revision)."""
+    live rule runner takes the change when it sees the number move (registry_revision)."""
     conn.execute(update(RegistryRevision.__table__).where(RegistryRevision.id == 1)
                  .values(revision=RegistryRevision.revision + 1))
 

@@ -5,8 +5,9 @@ Revises: 0008
 Create Date: 2026-12-01
 
 One row (id 1): every write of the lamps, drains and rain_gauges tables adds one to `revision`
-in its own transaction. The rule runner reads it every `rules_registry_check_s` and rebuilds
-itself from the registry when it moved, where it used to read the registry only at start.
+in its own transaction. The rule runner reads it every `rules_registry_check_s` and takes the
+change when it moved (in place, or by a rebuild), where it used to read the registry only at
+start.
 """
 
 from __future__ import annotations
